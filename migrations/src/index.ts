@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely';
+import * as initialSchema from './0001-initial-schema';
+
+/**
+ * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
+ * them in that order and records each in its own table. Add a migration by adding a file and a
+ * line here: a static list works the same from sources, from dist/ and in a container.
+ */
+export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
+  '0001-initial-schema': initialSchema,
+});

@@ -1,0 +1,245 @@
+import { variables, type RawValues, type VariableName, type VariableSpec } from './variables';
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export interface DatabaseConfig {
+  readonly url: string;
+  readonly poolMax: number;
+  readonly statementTimeoutMs: number;
+}
+export interface RedisConfig {
+  readonly url: string;
+  /** Prefix of every BullMQ key. */
+  readonly queuePrefix: string;
+}
+export interface ServerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly publicBaseUrl: string;
+  readonly bodyLimitBytes: number;
+}
+export interface SecurityConfig {
+  readonly dbEncryptionKey: string;
+  readonly blindIndexKey: string;
+}
+export interface SMTPConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly secure: boolean;
+  readonly requireTls: boolean;
+  readonly user: string | null;
+  readonly password: string | null;
+  readonly from: string;
+  readonly pool: { readonly maxConnections: number; readonly maxMessages: number };
+}
+export interface TwilioConfig {
+  readonly accountSid: string;
+  readonly authToken: string;
+  readonly fromNumber: string;
+  readonly baseUrl: string;
+}
+export interface WhatsAppConfig {
+  readonly phoneNumberId: string;
+  readonly accessToken: string;
+  readonly appSecret: string;
+  readonly verifyToken: string;
+  readonly apiVersion: string;
+  readonly baseUrl: string;
+}
+/** Exponential backoff with full jitter: delay n = random(0, min(maxDelayMs, baseDelayMs × factor^(n-1))). */
+export interface RetryConfig {
+  readonly baseDelayMs: number;
+  readonly factor: number;
+  readonly maxDelayMs: number;
+  readonly maxAttempts: number;
+}
+export interface BatchConfig {
+  readonly enabled: boolean;
+  readonly windowMs: number;
+  readonly maxItems: number;
+}
+export interface SandboxConfig {
+  readonly host: string;
+  readonly smtpPort: number;
+  readonly httpPort: number;
+}
+export interface AppConfig {
+  readonly env: RawValues['NODE_ENV'];
+  readonly log: { readonly level: RawValues['LOG_LEVEL']; readonly pretty: boolean };
+  readonly providerMode: RawValues['PROVIDER_MODE'];
+  readonly database: DatabaseConfig;
+  readonly redis: RedisConfig;
+  readonly server: ServerConfig;
+  readonly security: SecurityConfig;
+  readonly smtp: SMTPConfig;
+  readonly twilio: TwilioConfig;
+  readonly whatsapp: WhatsAppConfig;
+  readonly retry: RetryConfig;
+  readonly batch: BatchConfig;
+  readonly sandbox: SandboxConfig;
+}
+
+/** One thing wrong with the environment. Never carries the variable's value. */
+export interface ConfigIssue {
+  readonly variable: string;
+  readonly problem: string;
+}
+
+/** The environment is unusable; `issues` lists every problem found, not just the first. */
+export class ConfigError extends Error {
+  readonly code = 'CRM_CONFIG_INVALID';
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super(formatIssues(issues));
+    this.name = 'ConfigError';
+    this.issues = Object.freeze([...issues]);
+  }
+}
+
+function formatIssues(issues: readonly ConfigIssue[]): string {
+  const lines = issues.map((issue) => `  - ${issue.variable}: ${issue.problem}`);
+  return `Invalid environment (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`;
+}
+
+const deepFreeze = <T>(value: T): T => {
+  if (value !== null && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+};
+
+/**
+ * Reads and validates the whole environment. Throws one {@link ConfigError} listing every
+ * missing or invalid variable; values (secret or not) never appear in the message.
+ *
+ * @example
+ * const config = loadConfig({ DB_ENCRYPTION_KEY: '…32+ chars…', BLIND_INDEX_KEY: '…' });
+ * config.smtp.port // 2525
+ */
+export function loadConfig(env: Environment = readEnvironment()): AppConfig {
+  const issues: ConfigIssue[] = [];
+  const live = env.PROVIDER_MODE === 'live';
+  const raw: Record<string, unknown> = {};
+
+  for (const [name, spec] of Object.entries(variables) as [VariableName, VariableSpec][]) {
+    const given = env[name];
+    const set = given !== undefined && given !== '';
+    if (!set && live && spec.requiredWhenLive) {
+      issues.push({ variable: name, problem: 'is required when PROVIDER_MODE=live' });
+      continue;
+    }
+    const fallback = live && spec.liveDefault !== undefined ? spec.liveDefault : spec.default;
+    const text = set ? given : fallback;
+    if (text === undefined) {
+      issues.push({ variable: name, problem: 'is required' });
+      continue;
+    }
+    const parsed = spec.parse(text);
+    if (parsed.ok) raw[name] = parsed.value;
+    else issues.push({ variable: name, problem: parsed.problem });
+  }
+
+  const values = raw as RawValues;
+  if (live) {
+    for (const name of ['TWILIO_BASE_URL', 'WHATSAPP_BASE_URL'] as const) {
+      if (typeof values[name] === 'string' && !values[name].startsWith('https://')) {
+        issues.push({ variable: name, problem: 'must be an https URL when PROVIDER_MODE=live' });
+      }
+    }
+    if (env.SMTP_REQUIRE_TLS !== undefined && values.SMTP_REQUIRE_TLS === false) {
+      issues.push({ variable: 'SMTP_REQUIRE_TLS', problem: 'cannot be false when PROVIDER_MODE=live' });
+    }
+  }
+  if (values.NODE_ENV === 'production' && values.LOG_PRETTY === true) {
+    issues.push({ variable: 'LOG_PRETTY', problem: 'must be false when NODE_ENV=production (logs are JSON lines)' });
+  }
+  if (
+    typeof values.DB_ENCRYPTION_KEY === 'string' &&
+    values.DB_ENCRYPTION_KEY === values.BLIND_INDEX_KEY
+  ) {
+    issues.push({ variable: 'BLIND_INDEX_KEY', problem: 'must differ from DB_ENCRYPTION_KEY' });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  return deepFreeze({
+    env: values.NODE_ENV,
+    log: { level: values.LOG_LEVEL, pretty: values.LOG_PRETTY },
+    providerMode: values.PROVIDER_MODE,
+    database: {
+      url: values.DATABASE_URL,
+      poolMax: values.DATABASE_POOL_MAX,
+      statementTimeoutMs: values.DATABASE_STATEMENT_TIMEOUT_MS,
+    },
+    redis: { url: values.REDIS_URL, queuePrefix: values.QUEUE_PREFIX },
+    server: {
+      host: values.HOST,
+      port: values.PORT,
+      publicBaseUrl: values.PUBLIC_BASE_URL,
+      bodyLimitBytes: values.BODY_LIMIT_BYTES,
+    },
+    security: { dbEncryptionKey: values.DB_ENCRYPTION_KEY, blindIndexKey: values.BLIND_INDEX_KEY },
+    smtp: {
+      host: values.SMTP_HOST,
+      port: values.SMTP_PORT,
+      secure: values.SMTP_SECURE,
+      requireTls: live || values.SMTP_REQUIRE_TLS,
+      user: values.SMTP_USER === '' ? null : values.SMTP_USER,
+      password: values.SMTP_PASSWORD === '' ? null : values.SMTP_PASSWORD,
+      from: values.SMTP_FROM,
+      pool: { maxConnections: values.SMTP_POOL_MAX_CONNECTIONS, maxMessages: values.SMTP_POOL_MAX_MESSAGES },
+    },
+    twilio: {
+      accountSid: values.TWILIO_ACCOUNT_SID,
+      authToken: values.TWILIO_AUTH_TOKEN,
+      fromNumber: values.TWILIO_FROM_NUMBER,
+      baseUrl: values.TWILIO_BASE_URL,
+    },
+    whatsapp: {
+      phoneNumberId: values.WHATSAPP_PHONE_NUMBER_ID,
+      accessToken: values.WHATSAPP_ACCESS_TOKEN,
+      appSecret: values.WHATSAPP_APP_SECRET,
+      verifyToken: values.WHATSAPP_VERIFY_TOKEN,
+      apiVersion: values.WHATSAPP_API_VERSION,
+      baseUrl: values.WHATSAPP_BASE_URL,
+    },
+    retry: {
+      baseDelayMs: values.RETRY_BASE_DELAY_MS,
+      factor: values.RETRY_FACTOR,
+      maxDelayMs: values.RETRY_MAX_DELAY_MS,
+      maxAttempts: values.RETRY_MAX_ATTEMPTS,
+    },
+    batch: { enabled: values.BATCH_ENABLED, windowMs: values.BATCH_WINDOW_MS, maxItems: values.BATCH_MAX_ITEMS },
+    sandbox: { host: values.SANDBOX_HOST, smtpPort: values.SANDBOX_SMTP_PORT, httpPort: values.SANDBOX_HTTP_PORT },
+  } satisfies AppConfig);
+}
+
+/**
+ * A copy of the process environment. The only place in the code base that reads
+ * `process.env` (a lint rule enforces it); everything else is handed a config or an
+ * environment object.
+ */
+export function readEnvironment(): Environment {
+  return { ...process.env };
+}
+
+export interface ExitOptions {
+  readonly write?: (text: string) => void;
+  readonly exit?: (code: number) => never;
+}
+
+/**
+ * {@link loadConfig} for a process's `main`: on a bad environment it prints the full list of
+ * problems to stderr and exits with status 78 (EX_CONFIG).
+ */
+export function loadConfigOrExit(env: Environment = readEnvironment(), options: ExitOptions = {}): AppConfig {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    const write = options.write ?? ((text: string) => process.stderr.write(text));
+    const exit = options.exit ?? ((code: number) => process.exit(code));
+    write(`${error.message}\nSee .env.template for every variable and its meaning.\n`);
+    return exit(78);
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Every environment variable the engine reads, in one table. `.env.template` and the README's
+ * configuration table are generated from it (`npm run env:template`) and a test keeps them equal.
+ */
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+/** How one variable is read. */
+export interface VariableSpec<T = unknown> {
+  readonly name: string;
+  /** One line, shown in `.env.template` and the README. */
+  readonly description: string;
+  /** The value used when the variable is unset or empty; absent means "required". */
+  readonly default?: string;
+  /** A secret is never printed, not even in an error. */
+  readonly secret?: boolean;
+  /** In live provider mode the sandbox default is not used: the variable must be set. */
+  readonly requiredWhenLive?: boolean;
+  /** The default in live provider mode, where it differs from the sandbox default. */
+  readonly liveDefault?: string;
+  readonly parse: (raw: string) => Parsed<T>;
+}
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = (problem: string): Parsed<never> => ({ ok: false, problem });
+
+export const parsers = {
+  string:
+    (minLength = 1) =>
+    (raw: string): Parsed<string> =>
+      raw.length >= minLength ? ok(raw) : bad(`must be at least ${minLength} characters long`),
+  int:
+    (min: number, max: number) =>
+    (raw: string): Parsed<number> => {
+      if (!/^-?\d+$/.test(raw.trim())) return bad('must be a whole number');
+      const value = Number(raw);
+      return value >= min && value <= max ? ok(value) : bad(`must be between ${min} and ${max}`);
+    },
+  number:
+    (min: number, max: number) =>
+    (raw: string): Parsed<number> => {
+      const value = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(value)) return bad('must be a number');
+      return value >= min && value <= max ? ok(value) : bad(`must be between ${min} and ${max}`);
+    },
+  bool:
+    () =>
+    (raw: string): Parsed<boolean> => {
+      const value = raw.trim().toLowerCase();
+      if (['true', '1', 'yes'].includes(value)) return ok(true);
+      if (['false', '0', 'no'].includes(value)) return ok(false);
+      return bad('must be true or false');
+    },
+  oneOf:
+    <const T extends string>(values: readonly T[]) =>
+    (raw: string): Parsed<T> =>
+      (values as readonly string[]).includes(raw) ? ok(raw as T) : bad(`must be one of ${values.join(', ')}`),
+  url:
+    (protocols: readonly string[]) =>
+    (raw: string): Parsed<string> => {
+      let url: URL;
+      try {
+        url = new URL(raw);
+      } catch {
+        return bad('must be a URL');
+      }
+      return protocols.includes(url.protocol.replace(/:$/, ''))
+        ? ok(raw.replace(/\/+$/, ''))
+        : bad(`must be a URL with scheme ${protocols.join(' or ')}`);
+    },
+  host:
+    () =>
+    (raw: string): Parsed<string> =>
+      /^[A-Za-z0-9.:[\]-]+$/.test(raw) ? ok(raw) : bad('must be a host name or IP address'),
+  pattern:
+    (regex: RegExp, description: string) =>
+    (raw: string): Parsed<string> =>
+      regex.test(raw) ? ok(raw) : bad(`must be ${description}`),
+} as const;
+
+const v = <T>(spec: VariableSpec<T>): VariableSpec<T> => Object.freeze(spec);
+
+const PORT = parsers.int(1, 65535);
+const PORT_OR_ZERO = parsers.int(0, 65535);
+
+/** The variables, grouped as the config is (the order here is the order in `.env.template`). */
+export const variables = {
+  // runtime
+  NODE_ENV: v({ name: 'NODE_ENV', description: 'Runtime mode: development, test or production', default: 'development', parse: parsers.oneOf(['development', 'test', 'production'] as const) }),
+  LOG_LEVEL: v({ name: 'LOG_LEVEL', description: 'Lowest log level written: debug, info, warn, error or fatal', default: 'info', parse: parsers.oneOf(['debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) }),
+  LOG_PRETTY: v({ name: 'LOG_PRETTY', description: 'Human-readable logs instead of JSON lines (development only)', default: 'false', parse: parsers.bool() }),
+  // database
+  DATABASE_URL: v({ name: 'DATABASE_URL', description: 'PostgreSQL connection URL (the system of record)', default: 'postgres://postgres@127.0.0.1:5432/postgres', secret: true, parse: parsers.url(['postgres', 'postgresql']) }),
+  DATABASE_POOL_MAX: v({ name: 'DATABASE_POOL_MAX', description: 'Connections in each process\'s PostgreSQL pool', default: '10', parse: parsers.int(1, 200) }),
+  DATABASE_STATEMENT_TIMEOUT_MS: v({ name: 'DATABASE_STATEMENT_TIMEOUT_MS', description: 'PostgreSQL statement_timeout for the engine\'s sessions, in ms', default: '30000', parse: parsers.int(100, 3_600_000) }),
+  // redis
+  REDIS_URL: v({ name: 'REDIS_URL', description: 'Redis connection URL (queue transport only; holds ids, never personal data)', default: 'redis://127.0.0.1:6379', secret: true, parse: parsers.url(['redis', 'rediss']) }),
+  QUEUE_PREFIX: v({ name: 'QUEUE_PREFIX', description: 'Prefix of every queue key; wrap in braces, e.g. {crm}, for Redis Cluster', default: 'crm', parse: parsers.pattern(/^[A-Za-z0-9{}_.-]{1,64}$/, '1-64 letters, digits, braces, _ . or -') }),
+  // server
+  HOST: v({ name: 'HOST', description: 'Address the HTTP services listen on', default: '127.0.0.1', parse: parsers.host() }),
+  PORT: v({ name: 'PORT', description: 'Port of the ingest HTTP API', default: '3000', parse: PORT }),
+  PUBLIC_BASE_URL: v({ name: 'PUBLIC_BASE_URL', description: 'Public URL of ingest, used in tracking links and provider callbacks', default: 'http://127.0.0.1:3000', parse: parsers.url(['http', 'https']) }),
+  BODY_LIMIT_BYTES: v({ name: 'BODY_LIMIT_BYTES', description: 'Largest accepted request body, in bytes (larger gets 413)', default: '1048576', parse: parsers.int(1024, 100 * 1024 * 1024) }),
+  // security
+  DB_ENCRYPTION_KEY: v({ name: 'DB_ENCRYPTION_KEY', description: 'Key that encrypts email and phone at rest (pgcrypto); at least 32 characters', secret: true, parse: parsers.string(32) }),
+  BLIND_INDEX_KEY: v({ name: 'BLIND_INDEX_KEY', description: 'HMAC key of the blind index that finds a client by email or phone; at least 32 characters', secret: true, parse: parsers.string(32) }),
+  // providers
+  PROVIDER_MODE: v({ name: 'PROVIDER_MODE', description: 'sandbox (local stand-ins from services/sandbox) or live (real SMTP, Twilio, WhatsApp)', default: 'sandbox', parse: parsers.oneOf(['sandbox', 'live'] as const) }),
+  // smtp
+  SMTP_HOST: v({ name: 'SMTP_HOST', description: 'SMTP server host', default: '127.0.0.1', requiredWhenLive: true, parse: parsers.host() }),
+  SMTP_PORT: v({ name: 'SMTP_PORT', description: 'SMTP server port (587 submission, 465 implicit TLS)', default: '2525', liveDefault: '587', parse: PORT }),
+  SMTP_SECURE: v({ name: 'SMTP_SECURE', description: 'Implicit TLS from the first byte (port 465); otherwise STARTTLS', default: 'false', parse: parsers.bool() }),
+  SMTP_REQUIRE_TLS: v({ name: 'SMTP_REQUIRE_TLS', description: 'Refuse to send without TLS (always on in live mode)', default: 'false', parse: parsers.bool() }),
+  SMTP_USER: v({ name: 'SMTP_USER', description: 'SMTP user name (empty: no authentication)', default: '', parse: (raw) => ({ ok: true, value: raw }) }),
+  SMTP_PASSWORD: v({ name: 'SMTP_PASSWORD', description: 'SMTP password', default: '', secret: true, parse: (raw) => ({ ok: true, value: raw }) }),
+  SMTP_FROM: v({ name: 'SMTP_FROM', description: 'From header of every email, e.g. "Planner <planner@example.com>"', default: 'Event Planner <planner@example.com>', parse: parsers.pattern(/^[^\r\n]*<?[^@\s<>]+@[^@\s<>]+>?$/, 'an address such as Planner <planner@example.com>') }),
+  SMTP_POOL_MAX_CONNECTIONS: v({ name: 'SMTP_POOL_MAX_CONNECTIONS', description: 'Pooled SMTP connections per email worker', default: '5', parse: parsers.int(1, 100) }),
+  SMTP_POOL_MAX_MESSAGES: v({ name: 'SMTP_POOL_MAX_MESSAGES', description: 'Messages sent over one SMTP connection before it is renewed', default: '100', parse: parsers.int(1, 100_000) }),
+  // twilio
+  TWILIO_ACCOUNT_SID: v({ name: 'TWILIO_ACCOUNT_SID', description: 'Twilio Account SID (AC…)', default: 'AC00000000000000000000000000000000', requiredWhenLive: true, parse: parsers.pattern(/^AC[0-9a-fA-F]{32}$/, 'AC followed by 32 hex digits') }),
+  TWILIO_AUTH_TOKEN: v({ name: 'TWILIO_AUTH_TOKEN', description: 'Twilio auth token; also signs Twilio\'s webhooks', default: 'sandbox-twilio-auth-token', secret: true, requiredWhenLive: true, parse: parsers.string(16) }),
+  TWILIO_FROM_NUMBER: v({ name: 'TWILIO_FROM_NUMBER', description: 'Sender number in E.164 (or use a messaging service)', default: '+15005550006', requiredWhenLive: true, parse: parsers.pattern(/^\+[1-9]\d{7,14}$/, 'an E.164 number such as +14155550123') }),
+  TWILIO_BASE_URL: v({ name: 'TWILIO_BASE_URL', description: 'Twilio API base URL (the sandbox in sandbox mode)', default: 'http://127.0.0.1:4010/twilio', liveDefault: 'https://api.twilio.com', parse: parsers.url(['http', 'https']) }),
+  // whatsapp
+  WHATSAPP_PHONE_NUMBER_ID: v({ name: 'WHATSAPP_PHONE_NUMBER_ID', description: 'WhatsApp Cloud API phone number id', default: '100000000000001', requiredWhenLive: true, parse: parsers.pattern(/^\d{5,20}$/, 'a numeric id') }),
+  WHATSAPP_ACCESS_TOKEN: v({ name: 'WHATSAPP_ACCESS_TOKEN', description: 'WhatsApp Cloud API access token (system user token)', default: 'sandbox-whatsapp-access-token', secret: true, requiredWhenLive: true, parse: parsers.string(16) }),
+  WHATSAPP_APP_SECRET: v({ name: 'WHATSAPP_APP_SECRET', description: 'Meta app secret; checks X-Hub-Signature-256 on webhooks', default: 'sandbox-whatsapp-app-secret', secret: true, requiredWhenLive: true, parse: parsers.string(16) }),
+  WHATSAPP_VERIFY_TOKEN: v({ name: 'WHATSAPP_VERIFY_TOKEN', description: 'Token Meta echoes in the webhook verification handshake', default: 'sandbox-whatsapp-verify-token', secret: true, requiredWhenLive: true, parse: parsers.string(8) }),
+  WHATSAPP_API_VERSION: v({ name: 'WHATSAPP_API_VERSION', description: 'Graph API version, e.g. v21.0', default: 'v21.0', parse: parsers.pattern(/^v\d+\.\d+$/, 'a version such as v21.0') }),
+  WHATSAPP_BASE_URL: v({ name: 'WHATSAPP_BASE_URL', description: 'Graph API base URL (the sandbox in sandbox mode)', default: 'http://127.0.0.1:4010/whatsapp', liveDefault: 'https://graph.facebook.com', parse: parsers.url(['http', 'https']) }),
+  // retry
+  RETRY_BASE_DELAY_MS: v({ name: 'RETRY_BASE_DELAY_MS', description: 'First retry delay before jitter, in ms', default: '1000', parse: parsers.int(1, 3_600_000) }),
+  RETRY_FACTOR: v({ name: 'RETRY_FACTOR', description: 'Growth of the retry delay per attempt', default: '2', parse: parsers.number(1, 10) }),
+  RETRY_MAX_DELAY_MS: v({ name: 'RETRY_MAX_DELAY_MS', description: 'Cap of one retry delay, in ms', default: '300000', parse: parsers.int(1, 86_400_000) }),
+  RETRY_MAX_ATTEMPTS: v({ name: 'RETRY_MAX_ATTEMPTS', description: 'Attempts on one channel before falling back', default: '5', parse: parsers.int(1, 50) }),
+  // batching
+  BATCH_ENABLED: v({ name: 'BATCH_ENABLED', description: 'Merge low-urgency messages for one client into digests', default: 'true', parse: parsers.bool() }),
+  BATCH_WINDOW_MS: v({ name: 'BATCH_WINDOW_MS', description: 'Longest a low-urgency message waits for its digest, in ms', default: '900000', parse: parsers.int(1_000, 86_400_000) }),
+  BATCH_MAX_ITEMS: v({ name: 'BATCH_MAX_ITEMS', description: 'A digest is sent as soon as it holds this many items', default: '10', parse: parsers.int(2, 100) }),
+  // sandbox
+  SANDBOX_HOST: v({ name: 'SANDBOX_HOST', description: 'Address the sandbox providers listen on (loopback)', default: '127.0.0.1', parse: parsers.host() }),
+  SANDBOX_SMTP_PORT: v({ name: 'SANDBOX_SMTP_PORT', description: 'Port of the sandbox SMTP server (0: any free port)', default: '2525', parse: PORT_OR_ZERO }),
+  SANDBOX_HTTP_PORT: v({ name: 'SANDBOX_HTTP_PORT', description: 'Port of the sandbox HTTP API: mailbox, Twilio and WhatsApp stand-ins (0: any free port)', default: '4010', parse: PORT_OR_ZERO }),
+} as const satisfies Record<string, VariableSpec>;
+
+export type VariableName = keyof typeof variables;
+type ValueOf<S> = S extends VariableSpec<infer T> ? T : never;
+/** Every variable, parsed. */
+export type RawValues = { [K in VariableName]: ValueOf<(typeof variables)[K]> };

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+
+/**
+ * The life of a communication. The main line is
+ * `pending → scheduled → queued → sending → sent → delivered → opened → clicked → responded`;
+ * `failed`, `cancelled` and `bounced` are side exits.
+ */
+export const communicationStatuses = [
+  'pending',
+  'scheduled',
+  'queued',
+  'sending',
+  'sent',
+  'delivered',
+  'opened',
+  'clicked',
+  'responded',
+  'failed',
+  'cancelled',
+  'bounced',
+] as const;
+export const CommunicationStatusSchema = z.enum(communicationStatuses);
+export type CommunicationStatus = z.infer<typeof CommunicationStatusSchema>;
+/** @example CommunicationStatus.sent === 'sent' */
+export const CommunicationStatus = CommunicationStatusSchema.enum;
+
+/**
+ * Every move the state machine allows, as data. Moves only go forward: a status may skip
+ * steps (an email has no delivery receipt, so `sent → opened` is normal; a click without the
+ * open pixel is `sent → clicked`), but never returns to an earlier one, so a late `sent`
+ * callback can never overwrite `delivered`.
+ *
+ * - `cancelled` only before sending starts (opt-out, erasure, an operator's cancel).
+ * - `failed` while in flight, and after `sent` when the provider later reports it undelivered.
+ * - `bounced` once the message left us (SMTP 5xx on send, or an asynchronous bounce).
+ */
+export const statusTransitions: Readonly<Record<CommunicationStatus, readonly CommunicationStatus[]>> =
+  Object.freeze({
+    pending: ['scheduled', 'queued', 'cancelled', 'failed'],
+    scheduled: ['queued', 'cancelled', 'failed'],
+    queued: ['sending', 'cancelled', 'failed'],
+    sending: ['sent', 'failed', 'bounced'],
+    sent: ['delivered', 'opened', 'clicked', 'responded', 'failed', 'bounced'],
+    delivered: ['opened', 'clicked', 'responded'],
+    opened: ['clicked', 'responded'],
+    clicked: ['responded'],
+    responded: [],
+    failed: [],
+    cancelled: [],
+    bounced: [],
+  });
+
+/**
+ * Whether the state machine allows moving from `from` to `to`. Staying in place is not a move.
+ *
+ * @example canTransition('sent', 'delivered') // true
+ * @example canTransition('delivered', 'sent') // false: a late callback
+ */
+export function canTransition(from: CommunicationStatus, to: CommunicationStatus): boolean {
+  return statusTransitions[from].includes(to);
+}
+
+/**
+ * The statuses from which `to` may be reached: the inverse of {@link statusTransitions},
+ * used by the repository to guard its conditional update.
+ *
+ * @example allowedSourcesOf('sending') // ['queued']
+ */
+export function allowedSourcesOf(to: CommunicationStatus): readonly CommunicationStatus[] {
+  return inverseTransitions[to];
+}
+
+const inverseTransitions: Readonly<Record<CommunicationStatus, readonly CommunicationStatus[]>> =
+  Object.freeze(
+    Object.fromEntries(
+      communicationStatuses.map((to) => [
+        to,
+        Object.freeze(communicationStatuses.filter((from) => statusTransitions[from].includes(to))),
+      ]),
+    ) as Record<CommunicationStatus, readonly CommunicationStatus[]>,
+  );
+
+/**
+ * A status with no way out. `responded` is final for delivery, though later opens and clicks
+ * are still logged.
+ *
+ * @example isFinalStatus('bounced') // true
+ */
+export function isFinalStatus(status: CommunicationStatus): boolean {
+  return statusTransitions[status].length === 0;
+}
+
+/** Statuses in which the message has left the engine and reached (at least) the provider. */
+export const reachedProviderStatuses: readonly CommunicationStatus[] = Object.freeze([
+  'sent',
+  'delivered',
+  'opened',
+  'clicked',
+  'responded',
+]);

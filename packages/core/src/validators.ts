@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/**
+ * Whether `zone` is an IANA time zone the runtime knows (e.g. `Europe/Berlin`). Fixed offsets
+ * and abbreviations such as `EST` are refused: quiet hours need a zone with DST rules.
+ *
+ * @example isIanaTimeZone('America/New_York') // true
+ */
+export function isIanaTimeZone(zone: string): boolean {
+  if (!/^[A-Za-z_]+(?:\/[A-Za-z0-9_+-]+)+$/.test(zone) && zone !== 'UTC') return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const TimeZoneSchema = z
+  .string()
+  .refine(isIanaTimeZone, { message: 'must be an IANA time zone such as Europe/Berlin' });
+
+/** A phone number in E.164 form: `+` then 8 to 15 digits, no leading zero. */
+export const E164PhoneSchema = z
+  .string()
+  .regex(/^\+[1-9]\d{7,14}$/, { message: 'must be an E.164 phone number such as +14155550123' });
+
+export const EmailSchema = z.email({ message: 'must be an email address' }).max(254);
+
+/** A local time of day, `HH:MM` on a 24-hour clock. */
+export const TimeOfDaySchema = z
+  .string()
+  .regex(/^(?:[01]\d|2[0-3]):[0-5]\d$/, { message: 'must be a time of day as HH:MM (24-hour)' });
+
+/** A language tag such as `en` or `pt-BR`. */
+export const LanguageSchema = z
+  .string()
+  .regex(/^[a-z]{2,3}(?:-[A-Z]{2})?$/, { message: 'must be a language tag such as en or pt-BR' });
+
+/**
+ * An opaque identifier from the planning system (client or plan id). Restricted to a safe
+ * alphabet so it can appear in logs and URLs: never put an email address here.
+ */
+export const ExternalIdSchema = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, {
+    message: 'must be 1-128 characters of letters, digits, and _ . : - (not an email address)',
+  });
+
+/** Any JSON value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
+  z.union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.array(JsonValueSchema),
+    z.record(z.string(), JsonValueSchema),
+  ]),
+);
+export const JsonObjectSchema = z.record(z.string(), JsonValueSchema);
+export type JsonObject = z.infer<typeof JsonObjectSchema>;

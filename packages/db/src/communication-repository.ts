@@ -1,0 +1,243 @@
+import { sql, type Kysely } from 'kysely';
+import {
+  allowedSourcesOf,
+  type CommunicationStatus,
+  type ErrorCategory,
+  type JsonObject,
+  type MessageChannel,
+  type MessageType,
+  type UrgencyLevel,
+} from '@crm/core';
+import type { CommunicationRow, Database, DeliveryLogEvent, DeliveryLogRow } from './schema';
+
+/** A database or a transaction: every function here works in either. */
+export type Executor = Kysely<Database>;
+
+export interface NewCommunication {
+  readonly clientId: string;
+  readonly planId: string;
+  readonly messageType: MessageType;
+  readonly urgency: UrgencyLevel;
+  /** A channel the request forces; `null` lets the strategy choose. */
+  readonly requestedChannel: MessageChannel | null;
+  readonly sendAt: Date | null;
+  readonly variables: JsonObject;
+  readonly metadata: JsonObject;
+  readonly idempotencyKey: string | null;
+  /** Fingerprint of the request body (see `requestHash` in @crm/core); required with a key. */
+  readonly requestHash: string | null;
+}
+
+/**
+ * What {@link saveCommunication} did. With an idempotency key already in use it stores nothing
+ * and returns the first communication: `duplicate` when the bodies match, `conflict` when not.
+ */
+export type SaveResult =
+  | { readonly outcome: 'created'; readonly communication: CommunicationRow }
+  | { readonly outcome: 'duplicate'; readonly communication: CommunicationRow }
+  | { readonly outcome: 'conflict'; readonly communication: CommunicationRow };
+
+/**
+ * Stores a new communication as `pending` with its `created` log row, in one statement. A unique
+ * index on the idempotency key makes concurrent identical requests produce one row.
+ *
+ * @example
+ * const { outcome, communication } = await saveCommunication(db, {
+ *   clientId: 'client-42', planId: 'plan-7', messageType: 'welcome', urgency: 'normal',
+ *   requestedChannel: null, sendAt: null, variables: { clientName: 'Ada' }, metadata: {},
+ *   idempotencyKey: null, requestHash: null,
+ * });
+ */
+export async function saveCommunication(db: Executor, input: NewCommunication): Promise<SaveResult> {
+  if ((input.idempotencyKey === null) !== (input.requestHash === null)) {
+    throw new TypeError('saveCommunication: idempotencyKey and requestHash go together');
+  }
+  for (let tries = 0; tries < 3; tries++) {
+    const created = await db
+      .with('ins', (qb) =>
+        qb
+          .insertInto('crm_communications')
+          .values({
+            client_id: input.clientId,
+            plan_id: input.planId,
+            message_type: input.messageType,
+            urgency: input.urgency,
+            requested_channel: input.requestedChannel,
+            send_at: input.sendAt,
+            variables: JSON.stringify(input.variables),
+            metadata: JSON.stringify(input.metadata),
+            idempotency_key: input.idempotencyKey,
+            request_hash: input.requestHash,
+          })
+          .onConflict((oc) => oc.column('idempotency_key').where('idempotency_key', 'is not', null).doNothing())
+          .returningAll(),
+      )
+      .with('log', (qb) =>
+        qb
+          .insertInto('crm_delivery_logs')
+          .columns(['communication_id', 'event', 'to_status'])
+          .expression((eb) =>
+            eb.selectFrom('ins').select(['ins.id', sql<DeliveryLogEvent>`'created'`.as('event'), 'ins.status']),
+          ),
+      )
+      .selectFrom('ins')
+      .selectAll()
+      .executeTakeFirst();
+    if (created) return { outcome: 'created', communication: created };
+
+    const existing = await db
+      .selectFrom('crm_communications')
+      .selectAll()
+      .where('idempotency_key', '=', input.idempotencyKey)
+      .executeTakeFirst();
+    // Gone between the two statements (erased): insert again.
+    if (!existing) continue;
+    return { outcome: existing.request_hash === input.requestHash ? 'duplicate' : 'conflict', communication: existing };
+  }
+  throw new Error('saveCommunication: the idempotency key kept appearing and disappearing');
+}
+
+/** One communication, or `undefined`. */
+export async function findCommunication(db: Executor, id: string): Promise<CommunicationRow | undefined> {
+  return db.selectFrom('crm_communications').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** A communication's delivery log, oldest first. */
+export async function listDeliveryLogs(db: Executor, communicationId: string): Promise<DeliveryLogRow[]> {
+  return db
+    .selectFrom('crm_delivery_logs')
+    .selectAll()
+    .where('communication_id', '=', communicationId)
+    .orderBy('id')
+    .execute();
+}
+
+/** A requested status change and what to record with it. */
+export interface StatusChange {
+  readonly id: string;
+  readonly to: CommunicationStatus;
+  /** The log row's event. @defaultValue 'status_changed' */
+  readonly event?: DeliveryLogEvent;
+  /** The channel this change concerns; it becomes the communication's channel and joins `channels_tried`. */
+  readonly channel?: MessageChannel;
+  readonly attempt?: number;
+  readonly provider?: string;
+  readonly providerMessageId?: string;
+  readonly providerEventId?: string;
+  readonly error?: { readonly message: string; readonly code?: string | null; readonly category?: ErrorCategory | null };
+  /** Why a communication ended where it did, e.g. `all_channels_failed`. */
+  readonly failureReason?: string;
+  readonly strategyReason?: string;
+  readonly scheduledFor?: Date;
+  readonly latencyMs?: number;
+  readonly detail?: JsonObject;
+}
+
+export type StatusChangeResult =
+  | { readonly applied: true; readonly from: CommunicationStatus; readonly communication: CommunicationRow }
+  | { readonly applied: false; readonly reason: 'not_found' }
+  | { readonly applied: false; readonly reason: 'not_allowed'; readonly current: CommunicationStatus };
+
+const stampColumn = {
+  scheduled: 'scheduled_at',
+  queued: 'queued_at',
+  sending: 'sending_at',
+  sent: 'sent_at',
+  delivered: 'delivered_at',
+  opened: 'opened_at',
+  clicked: 'clicked_at',
+  responded: 'responded_at',
+  failed: 'failed_at',
+  cancelled: 'cancelled_at',
+  bounced: 'bounced_at',
+} as const satisfies Record<Exclude<CommunicationStatus, 'pending'>, keyof CommunicationRow>;
+
+/**
+ * Moves a communication to `to` if the state machine allows it from the status it has now,
+ * stamps the matching `*_at` column and appends a delivery-log row, all in one statement (so
+ * atomically, with no window between the check and the write). A refused move changes nothing
+ * and says why: two concurrent moves from the same status cannot both apply.
+ *
+ * @example
+ * const result = await updateCommunicationStatus(db, { id, to: 'sent', providerMessageId: '<…>' });
+ * if (!result.applied) log.warn({ id, reason: result.reason }, 'status not moved');
+ */
+export async function updateCommunicationStatus(db: Executor, change: StatusChange): Promise<StatusChangeResult> {
+  const sources = allowedSourcesOf(change.to);
+  const stamp = change.to === 'pending' ? null : stampColumn[change.to];
+  if (stamp === null || sources.length === 0) {
+    const current = await db.selectFrom('crm_communications').select('status').where('id', '=', change.id).executeTakeFirst();
+    return current ? { applied: false, reason: 'not_allowed', current: current.status } : { applied: false, reason: 'not_found' };
+  }
+  const channel = change.channel ?? null;
+  const error = change.error ?? null;
+
+  const row = await db
+    .with('cur', (qb) =>
+      qb.selectFrom('crm_communications').select(['id', 'status']).where('id', '=', change.id).forUpdate(),
+    )
+    .with('upd', (qb) =>
+      qb
+        .updateTable('crm_communications as c')
+        .from('cur')
+        .set({
+          status: change.to,
+          [stamp]: sql`now()`,
+          updated_at: sql`now()`,
+          ...(channel && {
+            channel,
+            channels_tried: sql`CASE WHEN ${channel} = ANY(c.channels_tried) THEN c.channels_tried ELSE array_append(c.channels_tried, ${channel}::text) END`,
+          }),
+          ...(change.attempt !== undefined && { attempt_count: sql`greatest(c.attempt_count, ${change.attempt}::int)` }),
+          ...(change.providerMessageId !== undefined && { provider_message_id: change.providerMessageId }),
+          ...(error && {
+            last_error: error.message,
+            last_error_code: error.code ?? null,
+            last_error_category: error.category ?? null,
+          }),
+          ...(change.failureReason !== undefined && { failure_reason: change.failureReason }),
+          ...(change.strategyReason !== undefined && { strategy_reason: change.strategyReason }),
+          ...(change.scheduledFor !== undefined && { scheduled_for: change.scheduledFor }),
+        })
+        .whereRef('c.id', '=', 'cur.id')
+        .where('cur.status', 'in', sources)
+        .returningAll('c')
+        .returning('cur.status as previous_status'),
+    )
+    .with('log', (qb) =>
+      qb
+        .insertInto('crm_delivery_logs')
+        .columns([
+          'communication_id', 'event', 'from_status', 'to_status', 'channel', 'attempt', 'provider', 'provider_message_id',
+          'provider_event_id', 'error_code', 'error_category', 'error_message', 'latency_ms', 'detail',
+        ])
+        .expression((eb) =>
+        eb.selectFrom('upd').select([
+          'upd.id as communication_id',
+          sql<DeliveryLogEvent>`${change.event ?? 'status_changed'}::text`.as('event'),
+          'upd.previous_status as from_status',
+          'upd.status as to_status',
+          sql<MessageChannel>`${channel}::crm_channel`.as('channel'),
+          sql<number>`${change.attempt ?? null}::int`.as('attempt'),
+          sql<string>`${change.provider ?? null}::text`.as('provider'),
+          sql<string>`${change.providerMessageId ?? null}::text`.as('provider_message_id'),
+          sql<string>`${change.providerEventId ?? null}::text`.as('provider_event_id'),
+          sql<string>`${error?.code ?? null}::text`.as('error_code'),
+          sql<ErrorCategory>`${error?.category ?? null}::crm_error_category`.as('error_category'),
+          sql<string>`${error?.message ?? null}::text`.as('error_message'),
+          sql<number>`${change.latencyMs === undefined ? null : Math.round(change.latencyMs)}::int`.as('latency_ms'),
+          sql<JsonObject>`${JSON.stringify(change.detail ?? {})}::jsonb`.as('detail'),
+        ]),
+      ),
+    )
+    .selectFrom('cur')
+    .leftJoin('upd', (join) => join.onTrue())
+    .select('cur.status as current_status')
+    .selectAll('upd')
+    .executeTakeFirst();
+
+  if (!row) return { applied: false, reason: 'not_found' };
+  const { current_status: current, previous_status: previous, ...communication } = row;
+  if (communication.id === null || previous === null) return { applied: false, reason: 'not_allowed', current };
+  return { applied: true, from: previous, communication: communication as CommunicationRow };
+}

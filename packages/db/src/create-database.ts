@@ -1,0 +1,45 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import { Pool } from 'pg';
+import type { Database } from './schema';
+
+export interface CreateDatabaseOptions {
+  /** PostgreSQL connection URL. */
+  readonly url: string;
+  /**
+   * Connections in the pool.
+   * @defaultValue 10
+   */
+  readonly poolMax?: number;
+  /**
+   * statement_timeout for every session, in ms.
+   * @defaultValue 30000
+   */
+  readonly statementTimeoutMs?: number;
+  /**
+   * Shown in pg_stat_activity, e.g. the service name.
+   * @defaultValue 'crm-engine'
+   */
+  readonly applicationName?: string;
+}
+
+/**
+ * A Kysely instance over a pg pool. Destroy it (`await db.destroy()`) on shutdown.
+ *
+ * @example
+ * const db = createDatabase({ url: config.database.url, applicationName: 'ingest' });
+ */
+export function createDatabase(options: CreateDatabaseOptions): Kysely<Database> {
+  const { url, poolMax = 10, statementTimeoutMs = 30_000, applicationName = 'crm-engine' } = options;
+  if (!url) throw new TypeError('createDatabase requires a url');
+  const pool = new Pool({
+    connectionString: url,
+    max: poolMax,
+    application_name: applicationName,
+    statement_timeout: statementTimeoutMs,
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client that loses its connection emits 'error' on the pool; without a listener the
+  // process would crash. The next query gets a fresh connection.
+  pool.on('error', () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

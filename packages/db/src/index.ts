@@ -1,0 +1,36 @@
+export * from './schema';
+export * from './create-database';
+export * from './migrate';
+export * from './errors';
+export { encodeCursor, decodeCursor, type HistoryPosition } from './cursor';
+export * from './communication-repository';
+export * from './communication-history';
+export * from './communication-analytics';
+export * from './client-contact-repository';
+
+import {
+  findCommunication,
+  listDeliveryLogs,
+  saveCommunication,
+  updateCommunicationStatus,
+} from './communication-repository';
+import { getCommunicationHistory } from './communication-history';
+import { getCommunicationAnalytics } from './communication-analytics';
+
+/**
+ * The communication repository: every function takes the database (or a transaction) first.
+ *
+ * @example
+ * await db.transaction().execute(async (trx) => {
+ *   const { communication } = await CommunicationRepository.save(trx, input);
+ *   await CommunicationRepository.updateStatus(trx, { id: communication.id, to: 'queued' });
+ * });
+ */
+export const CommunicationRepository = Object.freeze({
+  save: saveCommunication,
+  findById: findCommunication,
+  listLogs: listDeliveryLogs,
+  updateStatus: updateCommunicationStatus,
+  getHistory: getCommunicationHistory,
+  getAnalytics: getCommunicationAnalytics,
+});

@@ -1,0 +1,132 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type {
+  CommunicationStatus,
+  ErrorCategory,
+  JsonObject,
+  MessageChannel,
+  MessageType,
+  UrgencyLevel,
+} from '@crm/core';
+
+/** A timestamp column: read as a Date, written as a Date or an ISO string. */
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json = ColumnType<JsonObject, string, string>;
+type GeneratedJson = ColumnType<JsonObject, string | undefined, string>;
+
+export interface CommunicationsTable {
+  id: Generated<string>;
+  client_id: string;
+  plan_id: string;
+  message_type: MessageType;
+  urgency: ColumnType<UrgencyLevel, UrgencyLevel | undefined, UrgencyLevel>;
+  status: ColumnType<CommunicationStatus, CommunicationStatus | undefined, CommunicationStatus>;
+  requested_channel: MessageChannel | null;
+  channel: MessageChannel | null;
+  channels_tried: ColumnType<MessageChannel[], MessageChannel[] | undefined, MessageChannel[]>;
+  strategy_reason: string | null;
+  template_id: string | null;
+  template_version: number | null;
+  variables: GeneratedJson;
+  metadata: GeneratedJson;
+  send_at: Timestamp | null;
+  scheduled_for: Timestamp | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  provider_message_id: string | null;
+  attempt_count: Generated<number>;
+  last_error: string | null;
+  last_error_code: string | null;
+  last_error_category: ErrorCategory | null;
+  failure_reason: string | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+  scheduled_at: Timestamp | null;
+  queued_at: Timestamp | null;
+  sending_at: Timestamp | null;
+  sent_at: Timestamp | null;
+  delivered_at: Timestamp | null;
+  opened_at: Timestamp | null;
+  clicked_at: Timestamp | null;
+  responded_at: Timestamp | null;
+  failed_at: Timestamp | null;
+  cancelled_at: Timestamp | null;
+  bounced_at: Timestamp | null;
+}
+
+export interface ClientPreferencesTable {
+  client_id: string;
+  channels: ColumnType<MessageChannel[], MessageChannel[] | undefined, MessageChannel[]>;
+  timezone: ColumnType<string, string | undefined, string>;
+  /** `HH:MM:SS` as PostgreSQL prints a `time`. */
+  quiet_hours_start: string | null;
+  quiet_hours_end: string | null;
+  opt_outs: ColumnType<MessageChannel[], MessageChannel[] | undefined, MessageChannel[]>;
+  language: ColumnType<string, string | undefined, string>;
+  batching: ColumnType<boolean, boolean | undefined, boolean>;
+  email_encrypted: Buffer | null;
+  email_hash: Buffer | null;
+  phone_encrypted: Buffer | null;
+  phone_hash: Buffer | null;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export interface CommunicationTemplatesTable {
+  id: Generated<string>;
+  message_type: MessageType;
+  channel: MessageChannel;
+  language: ColumnType<string, string | undefined, string>;
+  version: number;
+  subject: string | null;
+  body: string;
+  text_body: string | null;
+  published_at: Timestamp | null;
+  created_at: GeneratedTimestamp;
+}
+
+/** What a delivery-log row records; see {@link DeliveryLogEntry}. */
+export const deliveryLogEvents = [
+  'created',
+  'status_changed',
+  'attempt_started',
+  'attempt_succeeded',
+  'attempt_failed',
+  'fallback',
+  'webhook',
+] as const;
+export type DeliveryLogEvent = (typeof deliveryLogEvents)[number];
+
+export interface DeliveryLogsTable {
+  id: ColumnType<string, never, never>;
+  communication_id: string;
+  event: DeliveryLogEvent;
+  from_status: CommunicationStatus | null;
+  to_status: CommunicationStatus | null;
+  channel: MessageChannel | null;
+  attempt: number | null;
+  provider: string | null;
+  provider_message_id: string | null;
+  provider_event_id: string | null;
+  error_code: string | null;
+  error_category: ErrorCategory | null;
+  error_message: string | null;
+  latency_ms: number | null;
+  detail: GeneratedJson;
+  created_at: GeneratedTimestamp;
+}
+
+/** The engine's tables, as Kysely sees them. */
+export interface Database {
+  crm_communications: CommunicationsTable;
+  crm_client_preferences: ClientPreferencesTable;
+  crm_communication_templates: CommunicationTemplatesTable;
+  crm_delivery_logs: DeliveryLogsTable;
+}
+
+export type CommunicationRow = Selectable<CommunicationsTable>;
+export type NewCommunicationRow = Insertable<CommunicationsTable>;
+export type CommunicationUpdate = Updateable<CommunicationsTable>;
+export type DeliveryLogRow = Selectable<DeliveryLogsTable>;
+export type ClientPreferencesRow = Selectable<ClientPreferencesTable>;
+export type { Json };

@@ -1,0 +1,27 @@
+import { readEnvironment, type Environment } from '@crm/config';
+
+export type TestEnvironment = Record<string, string> & { DATABASE_URL: string; REDIS_URL: string };
+
+/**
+ * A valid environment for tests: the real PostgreSQL and Redis of `DATABASE_URL` and `REDIS_URL`
+ * (or this machine's defaults), fixed test keys, quiet logs, and the sandbox on free ports.
+ */
+export function testEnvironment(overrides: Environment = {}): TestEnvironment {
+  const env = readEnvironment();
+  const base: TestEnvironment = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: env.TEST_LOG_LEVEL ?? 'silent',
+    DATABASE_URL: env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+    REDIS_URL: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    DB_ENCRYPTION_KEY: 'test-encryption-key-0123456789abcdef',
+    BLIND_INDEX_KEY: 'test-blind-index-key-0123456789abcdef',
+    SANDBOX_SMTP_PORT: '0',
+    SANDBOX_HTTP_PORT: '0',
+    PORT: '0',
+  };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) delete base[key];
+    else base[key] = value;
+  }
+  return base;
+}
