@@ -36,7 +36,6 @@ export const redactedPaths: readonly string[] = Object.freeze([
   'phone',
   '*.email',
   '*.phone',
-  '*.to',
   '*.recipient',
   '*.body',
   '*.text',
