@@ -16,6 +16,9 @@ const moduleNameMapper = Object.fromEntries(
   }),
 );
 
+/** Dependencies published as ESM only, which jest must compile to run them on Node 20. */
+const esmOnlyPackages = ['cookie'];
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
@@ -26,7 +29,10 @@ module.exports = {
   moduleNameMapper,
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json', diagnostics: false }],
+    // ESM-only dependencies (jest on Node 20 cannot require ESM): compiled to CommonJS.
+    '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022' }, diagnostics: false }],
   },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnlyPackages.join('|')})/)`],
   maxWorkers: 2,
   testTimeout: 30_000,
   // Machine-readable summary for .ci/run (counts of passed and failed tests).

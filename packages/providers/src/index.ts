@@ -1,0 +1,3 @@
+export * from './provider-error';
+export * from './email-transport';
+export * from './smtp-transport';

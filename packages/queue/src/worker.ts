@@ -1,0 +1,69 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '@crm/observability';
+import { jobDataSchemas, type JobData } from './job-data';
+import type { QueueName } from './queue-names';
+
+/** Handles one job's data. Throw `UnrecoverableError` for a failure that no retry can fix. */
+export type JobProcessor<Q extends QueueName> = (data: JobData<Q>, job: Job<JobData<Q>>, signal?: AbortSignal) => Promise<void>;
+
+export interface QueueWorkerOptions<Q extends QueueName> {
+  readonly queue: Q;
+  readonly processor: JobProcessor<Q>;
+  /** A `worker` connection from {@link createRedisConnection}; the worker duplicates it. */
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly logger: Logger;
+  /** Jobs processed at once by this process. @defaultValue 10 */
+  readonly concurrency?: number;
+  /** How long a job's lock lasts before another worker may take it over, in ms. @defaultValue 30000 */
+  readonly lockDuration?: number;
+  /** Start fetching jobs at once. @defaultValue true */
+  readonly autorun?: boolean;
+}
+
+export interface QueueWorker {
+  readonly worker: Worker;
+  /** Stops taking jobs, waits for the ones in flight, then closes. */
+  close(): Promise<void>;
+}
+
+/**
+ * A BullMQ worker that validates each job's data against its queue's schema before the
+ * processor sees it (bad data fails the job for good), and logs failures with job and
+ * communication ids only.
+ *
+ * @example
+ * const { close } = createQueueWorker({ queue: 'crm.email', processor, connection, prefix, logger });
+ */
+export function createQueueWorker<Q extends QueueName>(options: QueueWorkerOptions<Q>): QueueWorker {
+  const { queue, processor, connection, prefix, logger, concurrency = 10, lockDuration = 30_000, autorun = true } = options;
+  if (!connection) throw new TypeError('createQueueWorker requires a connection');
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
+  const log = logger.child({ queue });
+  const schema = jobDataSchemas[queue];
+
+  const worker = new Worker<JobData<Q>>(
+    queue,
+    async (job, _token, signal) => {
+      const parsed = schema.safeParse(job.data);
+      if (!parsed.success) {
+        throw new UnrecoverableError(`job data does not match ${queue}: ${parsed.error.issues.map((i) => i.path.join('.') || i.code).join(', ')}`);
+      }
+      await processor(parsed.data as JobData<Q>, job, signal);
+    },
+    { connection, prefix, concurrency, lockDuration, autorun },
+  );
+  worker.on('failed', (job, error) => {
+    log.warn(
+      { jobId: job?.id, communicationId: (job?.data as { communicationId?: string } | undefined)?.communicationId, attemptsMade: job?.attemptsMade, err: { name: error.name, message: error.message } },
+      'job failed',
+    );
+  });
+  worker.on('error', (error) => log.error({ err: { name: error.name, message: error.message } }, 'worker error'));
+
+  return {
+    worker,
+    close: () => worker.close(),
+  };
+}

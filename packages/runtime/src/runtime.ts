@@ -1,0 +1,108 @@
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import { loadConfigOrExit, type AppConfig } from '@crm/config';
+import { createDatabase, type Database } from '@crm/db';
+import { createLogger, type Logger } from '@crm/observability';
+import { createRedisConnection, onShutdown, QueueProducer, waitForRedis } from '@crm/queue';
+
+/**
+ * The shared infrastructure of a process: config, logger, and PostgreSQL and Redis
+ * connections created on first use. One runtime serves one service in production, or every
+ * service at once in the quickstart.
+ */
+export interface Runtime {
+  readonly config: AppConfig;
+  readonly logger: Logger;
+  /** The PostgreSQL pool. */
+  db(): Kysely<Database>;
+  /** The Redis connection BullMQ workers share (blocking commands, retried forever). */
+  workerConnection(): Redis;
+  /** A producer of jobs over a fail-fast connection, connected before it is returned. */
+  producer(): Promise<QueueProducer>;
+  /** Closes whatever was opened: producer, Redis connections, then the pool. */
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** Service name, on every log line and on the connections. */
+  readonly service: string;
+  readonly config: AppConfig;
+  /** @defaultValue a logger from config.log */
+  readonly logger?: Logger;
+}
+
+/**
+ * @example
+ * const runtime = createRuntime({ service: 'ingest', config });
+ * const app = buildApp({ db: runtime.db(), producer: await runtime.producer(), logger: runtime.logger });
+ */
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const { service, config } = options;
+  const logger = options.logger ?? createLogger({ service, level: config.log.level, pretty: config.log.pretty });
+  let db: Kysely<Database> | undefined;
+  let workerConnection: Redis | undefined;
+  let producerConnection: Redis | undefined;
+  let producer: Promise<QueueProducer> | undefined;
+
+  return {
+    config,
+    logger,
+    db() {
+      db ??= createDatabase({
+        url: config.database.url,
+        poolMax: config.database.poolMax,
+        statementTimeoutMs: config.database.statementTimeoutMs,
+        applicationName: service,
+      });
+      return db;
+    },
+    workerConnection() {
+      workerConnection ??= createRedisConnection({ url: config.redis.url, role: 'worker', name: service });
+      return workerConnection;
+    },
+    producer() {
+      producer ??= (async () => {
+        producerConnection = createRedisConnection({ url: config.redis.url, role: 'producer', name: `${service}-producer` });
+        await waitForRedis(producerConnection);
+        return new QueueProducer({ connection: producerConnection, prefix: config.redis.queuePrefix });
+      })();
+      return producer;
+    },
+    async close() {
+      if (producer) await (await producer.catch(() => undefined))?.close();
+      for (const connection of [producerConnection, workerConnection]) {
+        if (connection && connection.status !== 'end') await connection.quit().catch(() => connection.disconnect());
+      }
+      await db?.destroy();
+    },
+  };
+}
+
+/** What a service's start function returns: steps that stop it, run in order on shutdown. */
+export type StopSteps = readonly (() => Promise<unknown>)[];
+
+/**
+ * The body of a service's `main.ts`: reads the config (exiting with the list of problems if it
+ * is bad), starts the service, and on SIGTERM/SIGINT runs its stop steps, then closes the
+ * runtime's connections.
+ *
+ * @example
+ * runService('strategy-worker', async (runtime) => {
+ *   const worker = startStrategyWorker({ ... });
+ *   return [() => worker.close()];
+ * });
+ */
+export function runService(service: string, start: (runtime: Runtime) => Promise<StopSteps>): void {
+  const config = loadConfigOrExit();
+  const runtime = createRuntime({ service, config });
+  start(runtime).then(
+    (steps) => {
+      onShutdown([...steps, () => runtime.close()], { logger: runtime.logger });
+      runtime.logger.info('started');
+    },
+    (error: unknown) => {
+      runtime.logger.fatal({ err: error instanceof Error ? { name: error.name, message: error.message } : String(error) }, 'failed to start');
+      void runtime.close().finally(() => process.exit(1));
+    },
+  );
+}

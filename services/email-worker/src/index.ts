@@ -1,0 +1,3 @@
+export * from './render-plain-email';
+export * from './process-email';
+export * from './email-worker';

@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Kysely } from 'kysely';
+import type { Database, PiiKeys } from '@crm/db';
+import type { Logger } from '@crm/observability';
+import type { QueueProducer } from '@crm/queue';
+import { registerErrorHandling } from './error-handler';
+import { communicationsRoutes } from './routes/communications';
+import { healthRoutes } from './routes/health';
+
+/** Everything the HTTP API needs, passed in (tests build the same app on real PG and Redis). */
+export interface IngestDeps {
+  readonly db: Kysely<Database>;
+  readonly producer: QueueProducer;
+  readonly keys: PiiKeys;
+  readonly logger: Logger;
+  /** Answers when Redis does (for /ready). */
+  readonly redisPing: () => Promise<unknown>;
+  /** Largest accepted body, in bytes; larger gets 413. */
+  readonly bodyLimitBytes: number;
+}
+
+/**
+ * The ingest API as a Fastify instance, not yet listening.
+ *
+ * @example
+ * const app = await buildApp(deps);
+ * const response = await app.inject({ method: 'POST', url: '/api/crm/communications', payload });
+ */
+export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    bodyLimit: deps.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  // JSON only: Fastify's default text/plain parser would let a text body reach validation.
+  app.removeContentTypeParser('text/plain');
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.method, url: request.routeOptions.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+  registerErrorHandling(app);
+  await app.register(healthRoutes, deps);
+  await app.register(communicationsRoutes, deps);
+  return app;
+}

@@ -1,0 +1,3 @@
+export * from './app';
+export * from './ingest';
+export * from './problem';

@@ -1,0 +1,85 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { CommunicationRequestSchema, CommunicationStatusSchema, requestHash, type CommunicationRequest } from '@crm/core';
+import { CommunicationRepository, getContactAvailability, upsertClientContact, type SaveResult } from '@crm/db';
+import type { IngestDeps } from '../app';
+import { ProblemError } from '../problem';
+
+const AcceptedSchema = z.object({ id: z.uuid(), status: CommunicationStatusSchema });
+const HeadersSchema = z.object({ 'idempotency-key': z.string().min(1).max(255).optional() });
+
+/** The idempotency key from the header or the body; both given and different is an error. */
+function idempotencyKeyOf(header: string | undefined, body: CommunicationRequest): string | null {
+  if (header !== undefined && body.idempotencyKey !== null && header !== body.idempotencyKey) {
+    throw new ProblemError('validation_failed', 'idempotencyKey: differs from the Idempotency-Key header', [
+      { field: 'idempotencyKey', in: 'body', message: 'differs from the Idempotency-Key header' },
+    ]);
+  }
+  return header ?? body.idempotencyKey;
+}
+
+/**
+ * `POST /api/crm/communications`: validates the request, stores the recipient's contact details
+ * (encrypted, with the preferences) and the communication in one transaction, and only then
+ * enqueues the job (ids only). If Redis is away at that moment the request still succeeds: the
+ * row is the outbox, and it is enqueued again from PostgreSQL.
+ */
+export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
+  app.withTypeProvider<ZodTypeProvider>().post(
+    '/api/crm/communications',
+    { schema: { body: CommunicationRequestSchema, headers: HeadersSchema, response: { 200: AcceptedSchema, 202: AcceptedSchema } } },
+    async (request, reply) => {
+      const body = request.body;
+      const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key'], body);
+
+      const result: SaveResult = await deps.db.transaction().execute(async (trx) => {
+        if (body.recipient) {
+          await upsertClientContact(trx, deps.keys, {
+            clientId: body.clientId,
+            ...(body.recipient.email !== undefined && { email: body.recipient.email }),
+            ...(body.recipient.phone !== undefined && { phone: body.recipient.phone }),
+            ...(body.recipient.timezone !== undefined && { timezone: body.recipient.timezone }),
+          });
+        }
+        const saved = await CommunicationRepository.save(trx, {
+          clientId: body.clientId,
+          planId: body.planId,
+          messageType: body.messageType,
+          urgency: body.urgency,
+          requestedChannel: body.channel,
+          sendAt: body.sendAt === null ? null : new Date(body.sendAt),
+          variables: body.variables,
+          metadata: body.metadata,
+          idempotencyKey,
+          requestHash: idempotencyKey === null ? null : requestHash({ ...body, idempotencyKey }),
+        });
+        if (saved.outcome === 'created') {
+          const contact = await getContactAvailability(trx, body.clientId);
+          if (!contact?.email && !contact?.phone) {
+            throw new ProblemError('unreachable_client', 'the client has no email address or phone number', [
+              { field: 'recipient', in: 'body', message: 'give recipient.email or recipient.phone, or store them in the client preferences first' },
+            ]);
+          }
+        }
+        return saved;
+      });
+
+      const { communication } = result;
+      if (result.outcome === 'conflict') {
+        throw new ProblemError('idempotency_conflict', `idempotency key already used by communication ${communication.id} with a different body`, [
+          { field: 'idempotencyKey', in: 'body', message: 'was used with a different request' },
+        ]);
+      }
+      if (result.outcome === 'created') {
+        try {
+          await deps.producer.enqueue('crm.requests', { communicationId: communication.id });
+        } catch (error) {
+          request.log.error({ communicationId: communication.id, err: { name: (error as Error).name, message: (error as Error).message } }, 'enqueue failed; the row stays pending for the reconciler');
+        }
+      }
+      request.log.debug({ communicationId: communication.id, outcome: result.outcome }, 'communication accepted');
+      return reply.code(result.outcome === 'created' ? 202 : 200).send({ id: communication.id, status: communication.status });
+    },
+  );
+};

@@ -1,0 +1,2 @@
+export * from './process-request';
+export * from './strategy-worker';
