@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { simpleParser, type AddressObject, type EmailAddress, type HeaderLines } from 'mailparser';
-import { decodeHeaderValue } from './decode-header-value';
+import libmime from 'libmime';
 import type { MailboxEnvelope, NewMailboxMessage } from './mailbox-message';
 
 /**
@@ -46,7 +46,8 @@ function headersOf(lines: HeaderLines): Record<string, string> {
   const headers = Object.create(null) as Record<string, string>;
   for (const { key, line } of lines) {
     const colon = line.indexOf(':');
-    const value = decodeHeaderValue(colon === -1 ? '' : line.slice(colon + 1));
+    // Unfold (RFC 5322 §2.2.3), then decode RFC 2047 encoded words.
+    const value = libmime.decodeWords((colon === -1 ? '' : line.slice(colon + 1)).replace(/\r?\n(?=[ \t])/g, '').trim());
     const name = key.toLowerCase();
     const previous = headers[name];
     headers[name] = previous === undefined ? value : `${previous}, ${value}`;
