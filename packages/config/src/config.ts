@@ -243,3 +243,24 @@ export function loadConfigOrExit(env: Environment = readEnvironment(), options: 
     return exit(78);
   }
 }
+
+/**
+ * Only the PostgreSQL settings, for tools that need nothing else (`npm run migrate`); same
+ * validation and error as {@link loadConfig}.
+ */
+export function loadDatabaseConfig(env: Environment = readEnvironment()): DatabaseConfig {
+  const issues: ConfigIssue[] = [];
+  const read = <K extends 'DATABASE_URL' | 'DATABASE_POOL_MAX' | 'DATABASE_STATEMENT_TIMEOUT_MS'>(name: K): RawValues[K] | undefined => {
+    const spec = variables[name] as VariableSpec<RawValues[K]>;
+    const given = env[name];
+    const parsed = spec.parse(given !== undefined && given !== '' ? given : (spec.default ?? ''));
+    if (parsed.ok) return parsed.value;
+    issues.push({ variable: name, problem: parsed.problem });
+    return undefined;
+  };
+  const url = read('DATABASE_URL');
+  const poolMax = read('DATABASE_POOL_MAX');
+  const statementTimeoutMs = read('DATABASE_STATEMENT_TIMEOUT_MS');
+  if (url === undefined || poolMax === undefined || statementTimeoutMs === undefined) throw new ConfigError(issues);
+  return Object.freeze({ url, poolMax, statementTimeoutMs });
+}

@@ -35,6 +35,18 @@ const smtpError = (responseCode: number, message: string): SMTPServerError =>
   Object.assign(new Error(message), { responseCode });
 
 /**
+ * Simulator recipients, as Amazon SES's mailbox simulator has: a local part starting with
+ * `bounce` is refused for good (550), one starting with `defer` is refused for now (451), so
+ * tests and the demo can drive the engine's bounce and retry paths over real SMTP.
+ */
+export function simulatedRcptReply(address: string): { code: number; message: string } | null {
+  const local = address.split('@')[0]?.toLowerCase() ?? '';
+  if (local.startsWith('bounce')) return { code: 550, message: '5.1.1 Recipient address rejected: user unknown (sandbox simulator)' };
+  if (local.startsWith('defer')) return { code: 451, message: '4.3.0 Temporary failure, try again later (sandbox simulator)' };
+  return null;
+}
+
+/**
  * A plaintext SMTP server that stores every message it is given in `mailbox` and answers
  * `250 OK: queued as <id>` with the mailbox id. No TLS (STARTTLS is neither advertised nor
  * accepted, so clients do not try to upgrade); AUTH PLAIN and LOGIN are optional and accept
@@ -104,6 +116,10 @@ export async function startSmtpServer(options: StartSmtpServerOptions): Promise<
     closeTimeout: closeTimeoutMs,
     logger: false,
     onAuth: (auth, _session, callback) => callback(null, { user: auth.username ?? 'sandbox' }),
+    onRcptTo: (address, _session, callback) => {
+      const reply = simulatedRcptReply(address.address);
+      callback(reply ? smtpError(reply.code, reply.message) : undefined);
+    },
     onData,
   });
 

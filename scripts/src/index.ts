@@ -1,0 +1,3 @@
+export * from './local-services';
+export * from './dev-secrets';
+export * from './demo';
