@@ -1,8 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 
@@ -80,7 +80,12 @@ export async function ensurePostgres(url: string, dataDir: string, say: Say): Pr
     onLog: () => undefined,
     onError: () => undefined,
   });
-  const fresh = !(await import('node:fs')).existsSync(join(dataDir, 'PG_VERSION'));
+  const fresh = !existsSync(join(dataDir, 'PG_VERSION'));
+  // As root the server runs as the postgres user, who must be able to reach its directory.
+  if (userInfo().uid === 0) {
+    ensureDir(dirname(dataDir));
+    chmodSync(dirname(dataDir), 0o755);
+  }
   if (fresh) await pg.initialise();
   await pg.start();
   if (fresh) await pg.createDatabase('crm');
@@ -98,8 +103,8 @@ export async function ensurePostgres(url: string, dataDir: string, say: Say): Pr
  */
 export async function ensureRedis(url: string, say: Say): Promise<LocalService> {
   if (await redisAnswers(url)) return { url, started: false, stop: noop };
-  const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
-  const binary = found.stdout.trim();
+  const found = spawnSync('/bin/sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
+  const binary = (found.stdout ?? '').trim();
   if (found.status !== 0 || !binary) {
     throw new Error(
       [

@@ -5,8 +5,9 @@
  *
  *   --exit-after-demo   stop everything once the demo message has arrived (exit 1 if it did not)
  *   --no-demo           start the engine without sending the demo message
+ *   --data-dir <dir>    where local state goes (embedded PostgreSQL, dev secrets); default .data/
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { loadConfigOrExit, readEnvironment, type AppConfig } from '@crm/config';
 import { createDatabase, migrateToLatest } from '@crm/db';
 import { startEmailWorker } from '@crm/email-worker';
@@ -20,10 +21,11 @@ import { devSecrets } from './dev-secrets';
 import { ensurePostgres, ensureRedis, maskUrl, type LocalService } from './local-services';
 import { runDemo } from './demo';
 
-const root = join(__dirname, '..', '..');
-const dataDir = join(root, '.data');
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const dataDirArg = argv.indexOf('--data-dir');
+const dataDir = resolve(dataDirArg >= 0 && argv[dataDirArg + 1] ? argv[dataDirArg + 1]! : join(__dirname, '..', '..', '.data'));
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const args = new Set(process.argv.slice(2));
 
 async function main(): Promise<void> {
   const env = { ...readEnvironment() };

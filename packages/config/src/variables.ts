@@ -98,7 +98,7 @@ export const variables = {
   QUEUE_PREFIX: v({ name: 'QUEUE_PREFIX', description: 'Prefix of every queue key; wrap in braces, e.g. {crm}, for Redis Cluster', default: 'crm', parse: parsers.pattern(/^[A-Za-z0-9{}_.-]{1,64}$/, '1-64 letters, digits, braces, _ . or -') }),
   // server
   HOST: v({ name: 'HOST', description: 'Address the HTTP services listen on', default: '127.0.0.1', parse: parsers.host() }),
-  PORT: v({ name: 'PORT', description: 'Port of the ingest HTTP API', default: '3000', parse: PORT }),
+  PORT: v({ name: 'PORT', description: 'Port of the ingest HTTP API (0: any free port)', default: '3000', parse: PORT_OR_ZERO }),
   PUBLIC_BASE_URL: v({ name: 'PUBLIC_BASE_URL', description: 'Public URL of ingest, used in tracking links and provider callbacks', default: 'http://127.0.0.1:3000', parse: parsers.url(['http', 'https']) }),
   BODY_LIMIT_BYTES: v({ name: 'BODY_LIMIT_BYTES', description: 'Largest accepted request body, in bytes (larger gets 413)', default: '1048576', parse: parsers.int(1024, 100 * 1024 * 1024) }),
   // security

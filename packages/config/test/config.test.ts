@@ -52,7 +52,7 @@ describe('loadConfig', () => {
 
   it.each([
     ['not a number', { PORT: 'http' }, 'PORT', 'must be a whole number'],
-    ['out of range', { PORT: '70000' }, 'PORT', 'must be between 1 and 65535'],
+    ['out of range', { PORT: '70000' }, 'PORT', 'must be between 0 and 65535'],
     ['not a boolean', { SMTP_SECURE: 'maybe' }, 'SMTP_SECURE', 'must be true or false'],
     ['not in the enum', { NODE_ENV: 'staging' }, 'NODE_ENV', 'must be one of development, test, production'],
     ['not a URL', { DATABASE_URL: 'not a url' }, 'DATABASE_URL', 'must be a URL'],

@@ -24,6 +24,8 @@ export interface QueueWorkerOptions<Q extends QueueName> {
 
 export interface QueueWorker {
   readonly worker: Worker;
+  /** Resolves once the worker's Redis connections are up and it takes jobs. */
+  ready(): Promise<void>;
   /** Stops taking jobs, waits for the ones in flight, then closes. */
   close(): Promise<void>;
 }
@@ -62,8 +64,15 @@ export function createQueueWorker<Q extends QueueName>(options: QueueWorkerOptio
   });
   worker.on('error', (error) => log.error({ err: { name: error.name, message: error.message } }, 'worker error'));
 
+  const ready = () => worker.waitUntilReady().then(() => undefined);
   return {
     worker,
-    close: () => worker.close(),
+    ready,
+    // Closing a worker whose connections are still being set up makes BullMQ emit an 'error'
+    // with no listener left (the process would crash on SIGTERM right after start): wait first.
+    close: async () => {
+      await ready().catch(() => undefined);
+      await worker.close();
+    },
   };
 }

@@ -14,5 +14,6 @@ runService('email-worker', async (runtime) => {
     prefix: config.redis.queuePrefix,
     concurrency: config.smtp.pool.maxConnections * 2,
   });
+  await worker.ready();
   return [() => worker.close(), () => transport.close()];
 });

@@ -9,5 +9,6 @@ runService('strategy-worker', async (runtime) => {
     connection: runtime.workerConnection(),
     prefix: runtime.config.redis.queuePrefix,
   });
+  await worker.ready();
   return [() => worker.close()];
 });

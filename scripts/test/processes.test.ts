@@ -1,0 +1,116 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readEnvironment } from '@crm/config';
+import { createTestDatabase, createTestRedis, testEnvironment, type TestDatabase, type TestRedis } from '@crm/testing';
+
+// These tests run the built programs as separate processes, as production and `npm start` do.
+const root = join(__dirname, '..', '..');
+const services = ['ingest', 'strategy-worker', 'email-worker', 'sandbox'];
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string | undefined>, options: { timeoutMs?: number; signalAfter?: (out: string) => boolean } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, env: env as NodeJS.ProcessEnv });
+    let stdout = '';
+    let stderr = '';
+    let signalled = false;
+    const onOutput = () => {
+      if (!signalled && options.signalAfter?.(stdout + stderr)) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+    };
+    child.stdout.on('data', (chunk: Buffer) => { stdout += chunk.toString(); onOutput(); });
+    child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); onOutput(); });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timed out: ${args.join(' ')}\n${stdout}\n${stderr}`));
+    }, options.timeoutMs ?? 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const path = readEnvironment().PATH;
+let t: TestDatabase;
+let r: TestRedis;
+
+beforeAll(async () => {
+  // The programs run from dist/: build whatever is stale (incremental, quick when up to date).
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'scripts'], { cwd: root, stdio: 'inherit' });
+  [t, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
+}, 180_000);
+afterAll(async () => {
+  await Promise.all([t.destroy(), r.destroy()]);
+});
+
+describe('a service with a bad environment', () => {
+  it.each(services)('%s exits 78 listing every problem, printing no value', async (service) => {
+    const result = await run([`services/${service}/dist/main.js`], { PATH: path, PORT: 'not-a-port', BLIND_INDEX_KEY: 'too-short-secret-value' });
+    expect(result.code).toBe(78);
+    expect(result.stderr).toContain('Invalid environment (3 problems):');
+    expect(result.stderr).toContain('DB_ENCRYPTION_KEY: is required');
+    expect(result.stderr).toContain('BLIND_INDEX_KEY: must be at least 32 characters long');
+    expect(result.stderr).toContain('PORT: must be a whole number');
+    expect(result.stderr + result.stdout).not.toContain('too-short-secret-value');
+  });
+});
+
+describe('a service on SIGTERM', () => {
+  it.each(['strategy-worker', 'email-worker', 'ingest', 'sandbox'])('%s stops cleanly and exits 0', async (service) => {
+    const env = { ...testEnvironment({ LOG_LEVEL: 'info', DATABASE_URL: t.url, QUEUE_PREFIX: r.prefix }), PATH: path };
+    const result = await run([`services/${service}/dist/main.js`], env, { signalAfter: (out) => out.includes('"msg":"started"') || out.includes('sandbox listening') });
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    expect(result.stdout).toContain('"msg":"stopped"');
+  });
+});
+
+describe('npm start', () => {
+  it('brings the engine up, delivers the demo message to the sandbox and stops', async () => {
+    const env = { ...testEnvironment({ DATABASE_URL: t.url, QUEUE_PREFIX: r.prefix, LOG_LEVEL: undefined }), PATH: path };
+    const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env);
+    expect(result.stdout).toContain('crm-engine is running');
+    expect(result.stdout).toMatch(/demo: the sandbox SMTP server received "Welcome to your event plan"/);
+    expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is sent/);
+    expect(result.code).toBe(0);
+  });
+
+  it('starts an embedded PostgreSQL when none answers', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'crm-start-'));
+    try {
+      const env = { ...testEnvironment({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', QUEUE_PREFIX: r.prefix }), PATH: path };
+      const result = await run(['scripts/dist/start.js', '--exit-after-demo', '--data-dir', dataDir], env, { timeoutMs: 120_000 });
+      expect(result.stdout).toContain('starting an embedded PostgreSQL');
+      expect(result.stdout).toMatch(/PostgreSQL +postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/crm {2}\(embedded/);
+      expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is sent/);
+      expect(result.code).toBe(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 150_000);
+
+  it('starts redis-server when no Redis answers', async () => {
+    const env = { ...testEnvironment({ DATABASE_URL: t.url, REDIS_URL: 'redis://127.0.0.1:1' }), PATH: path };
+    const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env);
+    expect(result.stdout).toMatch(/starting \S*redis-server on port \d+/);
+    expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is sent/);
+    expect(result.code).toBe(0);
+  });
+
+  it('says how to get Redis when none answers and none is installed', async () => {
+    const env = { ...testEnvironment({ DATABASE_URL: t.url, REDIS_URL: 'redis://127.0.0.1:1' }), PATH: '/nonexistent' };
+    const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('there is no redis-server on PATH');
+    expect(result.stdout).toContain('apt-get install -y redis-server');
+  });
+});
