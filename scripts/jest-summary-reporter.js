@@ -10,7 +10,6 @@ class JestSummaryReporter {
 
   onRunComplete(_contexts, results) {
     const summary = {
-      success: results.success,
       numTotalTests: results.numTotalTests,
       numPassedTests: results.numPassedTests,
       numFailedTests: results.numFailedTests,
