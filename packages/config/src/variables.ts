@@ -87,7 +87,7 @@ const PORT_OR_ZERO = parsers.int(0, 65535);
 export const variables = {
   // runtime
   NODE_ENV: v({ name: 'NODE_ENV', description: 'Runtime mode: development, test or production', default: 'development', parse: parsers.oneOf(['development', 'test', 'production'] as const) }),
-  LOG_LEVEL: v({ name: 'LOG_LEVEL', description: 'Lowest log level written: debug, info, warn, error or fatal', default: 'info', parse: parsers.oneOf(['debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) }),
+  LOG_LEVEL: v({ name: 'LOG_LEVEL', description: 'Lowest log level written: debug, info, warn, error, fatal or silent', default: 'info', parse: parsers.oneOf(['debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const) }),
   LOG_PRETTY: v({ name: 'LOG_PRETTY', description: 'Human-readable logs instead of JSON lines (development only)', default: 'false', parse: parsers.bool() }),
   // database
   DATABASE_URL: v({ name: 'DATABASE_URL', description: 'PostgreSQL connection URL (the system of record)', default: 'postgres://postgres@127.0.0.1:5432/postgres', secret: true, parse: parsers.url(['postgres', 'postgresql']) }),

@@ -72,8 +72,10 @@ describe('POST /api/crm/communications', () => {
     expect(first.statusCode).toBe(202);
     expect(again.statusCode).toBe(200);
     expect(again.json()).toEqual(first.json());
-    const conflict = await post({ ...valid, variables: { clientName: 'Bob' } }, headers);
+    const conflict = await post({ ...valid, variables: { clientName: 'Bob' }, recipient: { email: 'bob@example.com' } }, headers);
     expect(conflict.statusCode).toBe(409);
+    // Refused as a whole: the new address in the refused request was not stored.
+    expect(await getClientContact(t.db, keys, 'client-42')).toEqual({ email: 'ada@example.com', phone: null });
     expect(conflict.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(conflict.json()).toMatchObject({ status: 409, code: 'idempotency_conflict', errors: [{ field: 'idempotencyKey' }] });
     // The key in the body works the same way; a header that contradicts it is refused.

@@ -54,6 +54,12 @@ export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, 
           idempotencyKey,
           requestHash: idempotencyKey === null ? null : requestHash({ ...body, idempotencyKey }),
         });
+        // Thrown inside the transaction, so that the recipient's details are not stored either.
+        if (saved.outcome === 'conflict') {
+          throw new ProblemError('idempotency_conflict', `idempotency key already used by communication ${saved.communication.id} with a different body`, [
+            { field: 'idempotencyKey', in: 'body', message: 'was used with a different request' },
+          ]);
+        }
         if (saved.outcome === 'created') {
           const contact = await getContactAvailability(trx, body.clientId);
           if (!contact?.email && !contact?.phone) {
@@ -66,11 +72,6 @@ export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, 
       });
 
       const { communication } = result;
-      if (result.outcome === 'conflict') {
-        throw new ProblemError('idempotency_conflict', `idempotency key already used by communication ${communication.id} with a different body`, [
-          { field: 'idempotencyKey', in: 'body', message: 'was used with a different request' },
-        ]);
-      }
       if (result.outcome === 'created') {
         try {
           await deps.producer.enqueue('crm.requests', { communicationId: communication.id });
