@@ -14,16 +14,16 @@ import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { Client } from 'pg';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { loadConfigOrExit, readEnvironment } from '@crm/config';
-import { createDatabase, migrateToLatest } from '@crm/db';
-import { startEmailWorker } from '@crm/email-worker';
-import { startIngest } from '@crm/ingest';
+import { migrateToLatest, type Database } from '@crm/db';
+import { emailWorkerService } from '@crm/email-worker';
+import { ingestService } from '@crm/ingest';
 import { createLogger } from '@crm/observability';
-import { createSmtpTransport } from '@crm/providers';
-import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
+import { createRedisConnection, waitForRedis } from '@crm/queue';
+import { createRuntime, type StartedService } from '@crm/runtime';
 import { startSandbox } from '@crm/sandbox';
-import { startStrategyWorker } from '@crm/strategy-worker';
+import { strategyWorkerService } from '@crm/strategy-worker';
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: number): number => {
@@ -92,34 +92,33 @@ async function baseline(redisUrl: string, prefix: string): Promise<Result> {
 
 async function engine(databaseUrl: string, redisUrl: string, prefix: string): Promise<Result & { statementsPerMessage: number; ingestRate: number }> {
   const env = readEnvironment();
+  const logger = createLogger({ service: 'bench', level: 'error' });
+  const sandbox = await startSandbox({ logger, smtpPort: 0, httpPort: 0, capacity: 100 });
   const config = loadConfigOrExit({
     ...env,
     DATABASE_URL: databaseUrl,
+    DATABASE_POOL_MAX: '20',
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: prefix,
     LOG_LEVEL: 'error',
+    PORT: '0',
+    PROVIDER_MODE: 'sandbox',
+    SMTP_HOST: sandbox.host,
+    SMTP_PORT: String(sandbox.smtpPort),
+    SMTP_POOL_MAX_CONNECTIONS: '10',
     DB_ENCRYPTION_KEY: env.DB_ENCRYPTION_KEY || randomBytes(32).toString('hex'),
     BLIND_INDEX_KEY: env.BLIND_INDEX_KEY || randomBytes(32).toString('hex'),
   });
-  const logger = createLogger({ service: 'bench', level: 'error' });
-  const db = createDatabase({ url: databaseUrl, poolMax: 20, applicationName: 'bench' });
+  // The same runtime and service starters as the services' main.ts and npm start.
+  const runtime = createRuntime({ service: 'bench', config, logger });
+  const db = runtime.db();
   const { error } = await migrateToLatest(db);
   if (error) throw error;
-  const sandbox = await startSandbox({ logger, smtpPort: 0, httpPort: 0, capacity: 100 });
-  const producerConnection = createRedisConnection({ url: redisUrl, role: 'producer' });
-  await waitForRedis(producerConnection);
-  const workerConnection = createRedisConnection({ url: redisUrl, role: 'worker' });
-  const producer = new QueueProducer({ connection: producerConnection, prefix });
-  const keys = { encryptionKey: config.security.dbEncryptionKey, blindIndexKey: config.security.blindIndexKey };
-  const transport = createSmtpTransport({ ...config.smtp, host: sandbox.host, port: sandbox.smtpPort, pool: { maxConnections: 10, maxMessages: 1000 } });
-  const workers = [
-    startStrategyWorker({ db, producer, logger, connection: workerConnection, prefix, concurrency: 50 }),
-    startEmailWorker({ db, transport, keys, logger, connection: workerConnection, prefix, concurrency: 20 }),
-  ];
-  await Promise.all(workers.map((w) => w.ready()));
-  const ingest = await startIngest({ db, producer, keys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 1_000_000 }, { host: '127.0.0.1', port: 0 });
+  const services: StartedService[] = [];
+  for (const start of [emailWorkerService, strategyWorkerService, ingestService]) services.push(await start(runtime));
+  const ingestUrl = services.find((service) => service.url)?.url ?? '';
   // One recipient with stored contact details, so requests carry no personal data.
-  await fetch(`${ingest.url}/api/crm/communications`, {
+  await fetch(`${ingestUrl}/api/crm/communications`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ clientId: 'bench-client', planId: 'bench-warmup', messageType: 'welcome', recipient: { email: 'bench@example.com' } }),
@@ -132,7 +131,7 @@ async function engine(databaseUrl: string, redisUrl: string, prefix: string): Pr
   const post = async (): Promise<void> => {
     while (next < N) {
       next++;
-      const response = await fetch(`${ingest.url}/api/crm/communications`, {
+      const response = await fetch(`${ingestUrl}/api/crm/communications`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ clientId: 'bench-client', planId: 'bench', messageType: 'reminder', variables: { n: next } }),
@@ -158,13 +157,9 @@ async function engine(databaseUrl: string, redisUrl: string, prefix: string): Pr
   const lastSent = Math.max(...rows.map((row) => row.last.getTime()));
   const statementsPerMessage = ((await statementCount(db)) - statementsBefore) / N;
 
-  await ingest.close();
-  await Promise.all(workers.map((w) => w.close()));
-  await transport.close();
-  await producer.close();
-  await Promise.all([producerConnection.quit(), workerConnection.quit()]);
+  for (const service of services.reverse()) for (const step of service.stop) await step();
+  await runtime.close();
   await sandbox.stop();
-  await db.destroy();
   return {
     name: 'engine (HTTP → sent)',
     throughput: N / ((lastSent - firstAccepted) / 1000),
@@ -176,7 +171,7 @@ async function engine(databaseUrl: string, redisUrl: string, prefix: string): Pr
 }
 
 /** Transactions committed in this database so far (pg_stat_database; updated with a small lag). */
-async function statementCount(db: ReturnType<typeof createDatabase>): Promise<number> {
+async function statementCount(db: Kysely<Database>): Promise<number> {
   await new Promise((resolve) => setTimeout(resolve, 600));
   const { rows } = await sql<{ n: string }>`SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`.execute(db);
   return Number(rows[0]?.n ?? 0);

@@ -10,13 +10,12 @@
 import { join, resolve } from 'node:path';
 import { loadConfigOrExit, readEnvironment, type AppConfig } from '@crm/config';
 import { createDatabase, migrateToLatest } from '@crm/db';
-import { startEmailWorker } from '@crm/email-worker';
-import { startIngest, type IngestServer } from '@crm/ingest';
+import { emailWorkerService } from '@crm/email-worker';
+import { ingestService } from '@crm/ingest';
 import { createLogger } from '@crm/observability';
-import { createSmtpTransport } from '@crm/providers';
 import { createRuntime, type Runtime } from '@crm/runtime';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
-import { startStrategyWorker } from '@crm/strategy-worker';
+import { strategyWorkerService } from '@crm/strategy-worker';
 import { devSecrets } from './dev-secrets';
 import { ensurePostgres, ensureRedis, maskUrl, type LocalService } from './local-services';
 import { runDemo } from './demo';
@@ -65,13 +64,16 @@ async function main(): Promise<void> {
     const sandbox: Sandbox = await startSandbox({ host: config.sandbox.host, smtpPort: config.sandbox.smtpPort, httpPort: config.sandbox.httpPort, logger: logger.child({ service: 'sandbox' }) });
     stops.push(() => sandbox.stop());
 
-    const runtime: Runtime = createRuntime({ service: 'quickstart', config, logger });
+    // In sandbox mode the email worker talks to the sandbox's SMTP server, wherever it listens.
+    const engineConfig: AppConfig =
+      config.providerMode === 'sandbox' ? { ...config, smtp: { ...config.smtp, host: sandbox.host, port: sandbox.smtpPort } } : config;
+    const runtime: Runtime = createRuntime({ service: 'quickstart', config: engineConfig, logger });
     stops.push(() => runtime.close());
-    const ingest = await startEngine(runtime, sandbox, stops);
+    const ingestUrl = await startEngine(runtime, stops);
 
     say('');
     say('crm-engine is running');
-    say(`  ingest API          ${ingest.url}  (POST /api/crm/communications, GET /health, GET /ready)`);
+    say(`  ingest API          ${ingestUrl}  (POST /api/crm/communications, GET /health, GET /ready)`);
     say(`  sandbox mailbox     ${sandbox.httpUrl}/smtp/messages`);
     say(`  sandbox SMTP        ${sandbox.host}:${sandbox.smtpPort}`);
     say(`  PostgreSQL          ${maskUrl(postgres.url)}${postgres.started ? '  (embedded, started by npm start)' : ''}`);
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
     say('');
 
     if (!args.has('--no-demo')) {
-      const ok = await runDemo({ ingestUrl: ingest.url, sandbox, db: runtime.db(), say });
+      const ok = await runDemo({ ingestUrl, sandbox, db: runtime.db(), say });
       if (args.has('--exit-after-demo')) {
         await stopAll();
         process.exit(ok ? 0 : 1);
@@ -104,29 +106,22 @@ async function migrate(config: AppConfig): Promise<void> {
   }
 }
 
-/** Every service of the engine, in this process, sharing one runtime. */
-async function startEngine(runtime: Runtime, sandbox: Sandbox, stops: (() => Promise<unknown>)[]): Promise<IngestServer> {
-  const { config, logger } = runtime;
-  const db = runtime.db();
-  const producer = await runtime.producer();
-  const connection = runtime.workerConnection();
-  const prefix = config.redis.queuePrefix;
-  const keys = { encryptionKey: config.security.dbEncryptionKey, blindIndexKey: config.security.blindIndexKey };
-
-  // In sandbox mode the email worker talks to the sandbox's SMTP server, wherever it listens.
-  const smtp = config.providerMode === 'sandbox' ? { ...config.smtp, host: sandbox.host, port: sandbox.smtpPort } : config.smtp;
-  const transport = createSmtpTransport(smtp);
-  stops.push(() => transport.close());
-  const emailWorker = startEmailWorker({ db, transport, keys, logger: logger.child({ service: 'email-worker' }), connection, prefix });
-  stops.push(() => emailWorker.close());
-  const strategyWorker = startStrategyWorker({ db, producer, logger: logger.child({ service: 'strategy-worker' }), connection, prefix });
-  stops.push(() => strategyWorker.close());
-  const ingest = await startIngest(
-    { db, producer, keys, logger: logger.child({ service: 'ingest' }), redisPing: () => connection.ping(), bodyLimitBytes: config.server.bodyLimitBytes },
-    { host: config.server.host, port: config.server.port },
-  );
-  stops.push(() => ingest.close());
-  return ingest;
+/**
+ * Every service of the engine, started in this process on one shared runtime by the same
+ * functions their `main.ts` uses. Returns the ingest URL.
+ */
+async function startEngine(runtime: Runtime, stops: (() => Promise<unknown>)[]): Promise<string> {
+  let url: string | undefined;
+  for (const start of [emailWorkerService, strategyWorkerService, ingestService]) {
+    const started = await start(runtime);
+    // `stops` runs newest first; a service's own steps run in their order.
+    stops.push(async () => {
+      for (const step of started.stop) await step();
+    });
+    url = started.url ?? url;
+  }
+  if (!url) throw new Error('ingest did not report its URL');
+  return url;
 }
 
 void main();

@@ -1,4 +1,4 @@
-import { variables, type RawValues, type VariableName, type VariableSpec } from './variables';
+import { variables, type RawValues, type VariableSpec } from './variables';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -101,6 +101,28 @@ function formatIssues(issues: readonly ConfigIssue[]): string {
   return `Invalid environment (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`;
 }
 
+/**
+ * One variable's value: the environment's if set (empty counts as unset), else its default
+ * (the live one in live mode). Records a problem and answers `undefined` when there is none.
+ */
+function readVariable<T>(spec: VariableSpec<T>, env: Environment, live: boolean, issues: ConfigIssue[]): T | undefined {
+  const given = env[spec.name];
+  const set = given !== undefined && given !== '';
+  if (!set && live && spec.requiredWhenLive) {
+    issues.push({ variable: spec.name, problem: 'is required when PROVIDER_MODE=live' });
+    return undefined;
+  }
+  const text = set ? given : live && spec.liveDefault !== undefined ? spec.liveDefault : spec.default;
+  if (text === undefined) {
+    issues.push({ variable: spec.name, problem: 'is required' });
+    return undefined;
+  }
+  const parsed = spec.parse(text);
+  if (parsed.ok) return parsed.value;
+  issues.push({ variable: spec.name, problem: parsed.problem });
+  return undefined;
+}
+
 const deepFreeze = <T>(value: T): T => {
   if (value !== null && typeof value === 'object') {
     for (const inner of Object.values(value)) deepFreeze(inner);
@@ -122,22 +144,9 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
   const live = env.PROVIDER_MODE === 'live';
   const raw: Record<string, unknown> = {};
 
-  for (const [name, spec] of Object.entries(variables) as [VariableName, VariableSpec][]) {
-    const given = env[name];
-    const set = given !== undefined && given !== '';
-    if (!set && live && spec.requiredWhenLive) {
-      issues.push({ variable: name, problem: 'is required when PROVIDER_MODE=live' });
-      continue;
-    }
-    const fallback = live && spec.liveDefault !== undefined ? spec.liveDefault : spec.default;
-    const text = set ? given : fallback;
-    if (text === undefined) {
-      issues.push({ variable: name, problem: 'is required' });
-      continue;
-    }
-    const parsed = spec.parse(text);
-    if (parsed.ok) raw[name] = parsed.value;
-    else issues.push({ variable: name, problem: parsed.problem });
+  for (const spec of Object.values(variables) as VariableSpec[]) {
+    const value = readVariable(spec, env, live, issues);
+    if (value !== undefined) raw[spec.name] = value;
   }
 
   const values = raw as RawValues;
@@ -250,17 +259,9 @@ export function loadConfigOrExit(env: Environment = readEnvironment(), options: 
  */
 export function loadDatabaseConfig(env: Environment = readEnvironment()): DatabaseConfig {
   const issues: ConfigIssue[] = [];
-  const read = <K extends 'DATABASE_URL' | 'DATABASE_POOL_MAX' | 'DATABASE_STATEMENT_TIMEOUT_MS'>(name: K): RawValues[K] | undefined => {
-    const spec = variables[name] as VariableSpec<RawValues[K]>;
-    const given = env[name];
-    const parsed = spec.parse(given !== undefined && given !== '' ? given : (spec.default ?? ''));
-    if (parsed.ok) return parsed.value;
-    issues.push({ variable: name, problem: parsed.problem });
-    return undefined;
-  };
-  const url = read('DATABASE_URL');
-  const poolMax = read('DATABASE_POOL_MAX');
-  const statementTimeoutMs = read('DATABASE_STATEMENT_TIMEOUT_MS');
+  const url = readVariable(variables.DATABASE_URL, env, false, issues);
+  const poolMax = readVariable(variables.DATABASE_POOL_MAX, env, false, issues);
+  const statementTimeoutMs = readVariable(variables.DATABASE_STATEMENT_TIMEOUT_MS, env, false, issues);
   if (url === undefined || poolMax === undefined || statementTimeoutMs === undefined) throw new ConfigError(issues);
   return Object.freeze({ url, poolMax, statementTimeoutMs });
 }

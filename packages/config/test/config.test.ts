@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, loadConfigOrExit, renderConfigTable, renderEnvTemplate, variables } from '@crm/config';
+import { ConfigError, loadConfig, loadConfigOrExit, loadDatabaseConfig, renderConfigTable, renderEnvTemplate, variables } from '@crm/config';
 
 const keys = { DB_ENCRYPTION_KEY: 'k'.repeat(32), BLIND_INDEX_KEY: 'b'.repeat(32) };
 const root = join(__dirname, '..', '..', '..');
@@ -104,6 +104,24 @@ describe('loadConfig', () => {
     } catch (error) {
       const text = `${(error as Error).message} ${JSON.stringify((error as ConfigError).issues)}`;
       for (const value of [secret, 'pa55word', 'port-secret']) expect(text).not.toContain(value);
+    }
+  });
+});
+
+describe('loadDatabaseConfig', () => {
+  it('reads only the PostgreSQL settings: no secrets needed', () => {
+    expect(loadDatabaseConfig({ DATABASE_POOL_MAX: '3' })).toEqual({ url: 'postgres://postgres@127.0.0.1:5432/postgres', poolMax: 3, statementTimeoutMs: 30000 });
+  });
+
+  it('lists every problem with them', () => {
+    try {
+      loadDatabaseConfig({ DATABASE_URL: 'mysql://x', DATABASE_POOL_MAX: '0' });
+      throw new Error('expected a ConfigError');
+    } catch (error) {
+      expect((error as ConfigError).issues).toEqual([
+        { variable: 'DATABASE_URL', problem: 'must be a URL with scheme postgres or postgresql' },
+        { variable: 'DATABASE_POOL_MAX', problem: 'must be between 1 and 200' },
+      ]);
     }
   });
 });

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { loadConfigOrExit, type AppConfig } from '@crm/config';
-import { createDatabase, type Database } from '@crm/db';
+import { createDatabase, type Database, type PiiKeys } from '@crm/db';
 import { createLogger, type Logger } from '@crm/observability';
 import { createRedisConnection, onShutdown, QueueProducer, waitForRedis } from '@crm/queue';
 
@@ -13,6 +13,8 @@ import { createRedisConnection, onShutdown, QueueProducer, waitForRedis } from '
 export interface Runtime {
   readonly config: AppConfig;
   readonly logger: Logger;
+  /** The keys that encrypt and index personal data, from `config.security`. */
+  readonly keys: PiiKeys;
   /** The PostgreSQL pool. */
   db(): Kysely<Database>;
   /** The Redis connection BullMQ workers share (blocking commands, retried forever). */
@@ -47,6 +49,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   return {
     config,
     logger,
+    keys: Object.freeze({ encryptionKey: config.security.dbEncryptionKey, blindIndexKey: config.security.blindIndexKey }),
     db() {
       db ??= createDatabase({
         url: config.database.url,
@@ -78,8 +81,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   };
 }
 
-/** What a service's start function returns: steps that stop it, run in order on shutdown. */
-export type StopSteps = readonly (() => Promise<unknown>)[];
+/** A started service: the steps that stop it, run in order on shutdown, and its URL if it serves HTTP. */
+export interface StartedService {
+  readonly stop: readonly (() => Promise<unknown>)[];
+  readonly url?: string;
+}
+
+/**
+ * Starts one service on a runtime. Each service exports one; its `main.ts` hands it to
+ * {@link runService}, and the quickstart calls every one on a shared runtime.
+ */
+export type ServiceStart = (runtime: Runtime) => Promise<StartedService>;
 
 /**
  * The body of a service's `main.ts`: reads the config (exiting with the list of problems if it
@@ -87,18 +99,15 @@ export type StopSteps = readonly (() => Promise<unknown>)[];
  * runtime's connections.
  *
  * @example
- * runService('strategy-worker', async (runtime) => {
- *   const worker = startStrategyWorker({ ... });
- *   return [() => worker.close()];
- * });
+ * runService('strategy-worker', strategyWorkerService);
  */
-export function runService(service: string, start: (runtime: Runtime) => Promise<StopSteps>): void {
+export function runService(service: string, start: ServiceStart): void {
   const config = loadConfigOrExit();
   const runtime = createRuntime({ service, config });
   start(runtime).then(
-    (steps) => {
-      onShutdown([...steps, () => runtime.close()], { logger: runtime.logger });
-      runtime.logger.info('started');
+    (started) => {
+      onShutdown([...started.stop, () => runtime.close()], { logger: runtime.logger });
+      runtime.logger.info(started.url ? { url: started.url } : {}, 'started');
     },
     (error: unknown) => {
       runtime.logger.fatal({ err: error instanceof Error ? { name: error.name, message: error.message } : String(error) }, 'failed to start');

@@ -1,3 +1,4 @@
 export * from './app';
 export * from './ingest';
 export * from './problem';
+export * from './service';

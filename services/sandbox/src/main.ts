@@ -5,5 +5,5 @@ import { startSandbox } from './sandbox';
 runService('sandbox', async ({ config, logger }) => {
   const sandbox = await startSandbox({ ...config.sandbox, logger });
   logger.info({ smtp: `smtp://${sandbox.host}:${sandbox.smtpPort}`, http: sandbox.httpUrl }, 'sandbox listening');
-  return [() => sandbox.stop()];
+  return { stop: [() => sandbox.stop()], url: sandbox.httpUrl };
 });

@@ -1,2 +1,3 @@
 export * from './process-request';
 export * from './strategy-worker';
+export * from './service';

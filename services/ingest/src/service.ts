@@ -1,0 +1,20 @@
+import type { ServiceStart } from '@crm/runtime';
+import { startIngest } from './ingest';
+
+/** The ingest API on a runtime, listening on `HOST:PORT`. */
+export const ingestService: ServiceStart = async (runtime) => {
+  const { config } = runtime;
+  const connection = runtime.workerConnection();
+  const server = await startIngest(
+    {
+      db: runtime.db(),
+      producer: await runtime.producer(),
+      keys: runtime.keys,
+      logger: runtime.logger,
+      redisPing: () => connection.ping(),
+      bodyLimitBytes: config.server.bodyLimitBytes,
+    },
+    config.server,
+  );
+  return { stop: [() => server.close()], url: server.url };
+};
