@@ -53,6 +53,23 @@ export interface RetryConfig {
   readonly maxDelayMs: number;
   readonly maxAttempts: number;
 }
+/** One opossum breaker per provider. */
+export interface BreakerConfig {
+  readonly errorThresholdPercentage: number;
+  readonly volumeThreshold: number;
+  readonly rollingCountTimeoutMs: number;
+  readonly resetTimeoutMs: number;
+}
+export interface QueueConfig {
+  readonly lockDurationMs: number;
+  readonly concurrency: number;
+  readonly reconcilerIntervalMs: number;
+}
+export interface OperatorConfig {
+  readonly username: string;
+  /** `null`: operator pages are switched off. */
+  readonly password: string | null;
+}
 export interface BatchConfig {
   readonly enabled: boolean;
   readonly windowMs: number;
@@ -75,6 +92,9 @@ export interface AppConfig {
   readonly twilio: TwilioConfig;
   readonly whatsapp: WhatsAppConfig;
   readonly retry: RetryConfig;
+  readonly breaker: BreakerConfig;
+  readonly queue: QueueConfig;
+  readonly operator: OperatorConfig;
   readonly batch: BatchConfig;
   readonly sandbox: SandboxConfig;
 }
@@ -217,6 +237,21 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
       factor: values.RETRY_FACTOR,
       maxDelayMs: values.RETRY_MAX_DELAY_MS,
       maxAttempts: values.RETRY_MAX_ATTEMPTS,
+    },
+    breaker: {
+      errorThresholdPercentage: values.BREAKER_ERROR_THRESHOLD_PERCENT,
+      volumeThreshold: values.BREAKER_VOLUME_THRESHOLD,
+      rollingCountTimeoutMs: values.BREAKER_ROLLING_WINDOW_MS,
+      resetTimeoutMs: values.BREAKER_RESET_TIMEOUT_MS,
+    },
+    queue: {
+      lockDurationMs: values.QUEUE_LOCK_DURATION_MS,
+      concurrency: values.WORKER_CONCURRENCY,
+      reconcilerIntervalMs: values.RECONCILER_INTERVAL_MS,
+    },
+    operator: {
+      username: values.OPERATOR_USERNAME,
+      password: values.OPERATOR_PASSWORD === '' ? null : values.OPERATOR_PASSWORD,
     },
     batch: { enabled: values.BATCH_ENABLED, windowMs: values.BATCH_WINDOW_MS, maxItems: values.BATCH_MAX_ITEMS },
     sandbox: { host: values.SANDBOX_HOST, smtpPort: values.SANDBOX_SMTP_PORT, httpPort: values.SANDBOX_HTTP_PORT },

@@ -133,6 +133,18 @@ export const variables = {
   RETRY_FACTOR: v({ name: 'RETRY_FACTOR', description: 'Growth of the retry delay per attempt', default: '2', parse: parsers.number(1, 10) }),
   RETRY_MAX_DELAY_MS: v({ name: 'RETRY_MAX_DELAY_MS', description: 'Cap of one retry delay, in ms', default: '300000', parse: parsers.int(1, 86_400_000) }),
   RETRY_MAX_ATTEMPTS: v({ name: 'RETRY_MAX_ATTEMPTS', description: 'Attempts on one channel before falling back', default: '5', parse: parsers.int(1, 50) }),
+  // circuit breakers (one per provider)
+  BREAKER_ERROR_THRESHOLD_PERCENT: v({ name: 'BREAKER_ERROR_THRESHOLD_PERCENT', description: 'A provider\'s breaker opens when this share of its recent calls failed, in percent', default: '50', parse: parsers.int(1, 100) }),
+  BREAKER_VOLUME_THRESHOLD: v({ name: 'BREAKER_VOLUME_THRESHOLD', description: 'Calls in the rolling window before the error share can open a breaker', default: '10', parse: parsers.int(1, 100_000) }),
+  BREAKER_ROLLING_WINDOW_MS: v({ name: 'BREAKER_ROLLING_WINDOW_MS', description: 'Window over which a breaker counts calls and failures, in ms', default: '10000', parse: parsers.int(1_000, 3_600_000) }),
+  BREAKER_RESET_TIMEOUT_MS: v({ name: 'BREAKER_RESET_TIMEOUT_MS', description: 'How long an open breaker waits before letting one probe call through, in ms', default: '30000', parse: parsers.int(100, 3_600_000) }),
+  // queues and workers
+  QUEUE_LOCK_DURATION_MS: v({ name: 'QUEUE_LOCK_DURATION_MS', description: 'A job\'s lock; a worker that dies mid-job gives it up after this long, in ms', default: '30000', parse: parsers.int(1_000, 600_000) }),
+  WORKER_CONCURRENCY: v({ name: 'WORKER_CONCURRENCY', description: 'Jobs each worker process handles at once', default: '50', parse: parsers.int(1, 1_000) }),
+  RECONCILER_INTERVAL_MS: v({ name: 'RECONCILER_INTERVAL_MS', description: 'How often the reconciler re-enqueues due rows that have no job, in ms', default: '10000', parse: parsers.int(100, 3_600_000) }),
+  // operators
+  OPERATOR_USERNAME: v({ name: 'OPERATOR_USERNAME', description: 'User name for the operator pages (Bull Board at /admin/queues)', default: 'operator', parse: parsers.pattern(/^[A-Za-z0-9_.@-]{1,64}$/, '1-64 letters, digits, _ . @ or -') }),
+  OPERATOR_PASSWORD: v({ name: 'OPERATOR_PASSWORD', description: 'Password for the operator pages, at least 12 characters (empty: those pages are off)', default: '', secret: true, parse: (raw) => (raw === '' || raw.length >= 12 ? { ok: true, value: raw } : { ok: false, problem: 'must be empty or at least 12 characters long' }) }),
   // batching
   BATCH_ENABLED: v({ name: 'BATCH_ENABLED', description: 'Merge low-urgency messages for one client into digests', default: 'true', parse: parsers.bool() }),
   BATCH_WINDOW_MS: v({ name: 'BATCH_WINDOW_MS', description: 'Longest a low-urgency message waits for its digest, in ms', default: '900000', parse: parsers.int(1_000, 86_400_000) }),
