@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as initialSchema from './0001-initial-schema';
+import * as deliveryPipeline from './0003-delivery-pipeline';
 
 /**
  * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
@@ -8,4 +9,5 @@ import * as initialSchema from './0001-initial-schema';
  */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-initial-schema': initialSchema,
+  '0003-delivery-pipeline': deliveryPipeline,
 });

@@ -30,6 +30,11 @@ export const CommunicationStatus = CommunicationStatusSchema.enum;
  * open pixel is `sent → clicked`), but never returns to an earlier one, so a late `sent`
  * callback can never overwrite `delivered`.
  *
+ * The one loop is `sending → queued`: an attempt that failed goes back to the queue for a
+ * retry or a fallback to another channel. Every such loop raises the communication's
+ * `attempt_count`, and every write of the pipeline is conditional on the attempt it belongs to,
+ * so the pair (attempt, status) still only moves forward and a stale job changes nothing.
+ *
  * - `cancelled` only before sending starts (opt-out, erasure, an operator's cancel).
  * - `failed` while in flight, and after `sent` when the provider later reports it undelivered.
  * - `bounced` once the message left us (SMTP 5xx on send, or an asynchronous bounce).
@@ -39,7 +44,7 @@ export const statusTransitions: Readonly<Record<CommunicationStatus, readonly Co
     pending: ['scheduled', 'queued', 'cancelled', 'failed'],
     scheduled: ['queued', 'cancelled', 'failed'],
     queued: ['sending', 'cancelled', 'failed'],
-    sending: ['sent', 'failed', 'bounced'],
+    sending: ['queued', 'sent', 'failed', 'bounced'],
     sent: ['delivered', 'opened', 'clicked', 'responded', 'failed', 'bounced'],
     delivered: ['opened', 'clicked', 'responded'],
     opened: ['clicked', 'responded'],

@@ -6,3 +6,4 @@ export * from './communication-request';
 export * from './communication-strategy';
 export * from './communication-result';
 export * from './request-hash';
+export * from './delivery-rules';

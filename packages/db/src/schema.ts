@@ -35,6 +35,11 @@ export interface CommunicationsTable {
   request_hash: string | null;
   provider_message_id: string | null;
   attempt_count: Generated<number>;
+  channel_plan: ColumnType<MessageChannel[], MessageChannel[] | undefined, MessageChannel[]>;
+  channel_attempts: Generated<number>;
+  rate_limit_waits: Generated<number>;
+  next_attempt_at: Timestamp | null;
+  awaiting_fallback: Generated<boolean>;
   last_error: string | null;
   last_error_code: string | null;
   last_error_category: ErrorCategory | null;
@@ -92,7 +97,10 @@ export const deliveryLogEvents = [
   'attempt_started',
   'attempt_succeeded',
   'attempt_failed',
+  'retry_scheduled',
   'fallback',
+  'cancelled',
+  'requeued',
   'webhook',
 ] as const;
 export type DeliveryLogEvent = (typeof deliveryLogEvents)[number];
