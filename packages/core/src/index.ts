@@ -7,3 +7,4 @@ export * from './communication-strategy';
 export * from './communication-result';
 export * from './request-hash';
 export * from './delivery-rules';
+export * from './sms-segments';
