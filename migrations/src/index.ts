@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as initialSchema from './0001-initial-schema';
+import * as apiKeys from './0002-api-keys';
 import * as deliveryPipeline from './0003-delivery-pipeline';
 
 /**
@@ -9,5 +10,6 @@ import * as deliveryPipeline from './0003-delivery-pipeline';
  */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-initial-schema': initialSchema,
+  '0002-api-keys': apiKeys,
   '0003-delivery-pipeline': deliveryPipeline,
 });

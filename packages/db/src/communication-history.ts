@@ -1,4 +1,4 @@
-import type { CommunicationStatus, MessageChannel } from '@crm/core';
+import type { CommunicationStatus, MessageChannel, MessageType } from '@crm/core';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { Executor } from './communication-repository';
 import type { CommunicationRow } from './schema';
@@ -11,6 +11,8 @@ export interface HistoryQuery {
   readonly channel?: MessageChannel | readonly MessageChannel[];
   /** One status or any of several. */
   readonly status?: CommunicationStatus | readonly CommunicationStatus[];
+  /** One message type or any of several. */
+  readonly messageType?: MessageType | readonly MessageType[];
   /** Created at or after this moment. */
   readonly from?: Date;
   /** Created before this moment. */
@@ -52,6 +54,7 @@ export async function getCommunicationHistory(db: Executor, query: HistoryQuery 
   if (query.clientId !== undefined) select = select.where('client_id', '=', query.clientId);
   if (query.channel !== undefined) select = select.where('channel', 'in', asList(query.channel));
   if (query.status !== undefined) select = select.where('status', 'in', asList(query.status));
+  if (query.messageType !== undefined) select = select.where('message_type', 'in', asList(query.messageType));
   if (query.from !== undefined) select = select.where('created_at', '>=', query.from);
   if (query.to !== undefined) select = select.where('created_at', '<', query.to);
   if (after) {

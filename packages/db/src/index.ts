@@ -7,6 +7,9 @@ export * from './communication-repository';
 export * from './communication-history';
 export * from './communication-analytics';
 export * from './client-contact-repository';
+export * from './client-contact-batch';
+export * from './communication-batch';
+export * from './api-key-repository';
 
 import {
   findCommunication,
@@ -15,6 +18,7 @@ import {
   updateCommunicationStatus,
 } from './communication-repository';
 import { getCommunicationHistory } from './communication-history';
+import { saveCommunications } from './communication-batch';
 import { getCommunicationAnalytics } from './communication-analytics';
 
 /**
@@ -28,6 +32,7 @@ import { getCommunicationAnalytics } from './communication-analytics';
  */
 export const CommunicationRepository = Object.freeze({
   save: saveCommunication,
+  saveMany: saveCommunications,
   findById: findCommunication,
   listLogs: listDeliveryLogs,
   updateStatus: updateCommunicationStatus,

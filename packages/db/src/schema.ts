@@ -124,8 +124,20 @@ export interface DeliveryLogsTable {
   created_at: GeneratedTimestamp;
 }
 
+/** API keys; the key itself is never stored, only its SHA-256 (see api-key-repository.ts). */
+export interface ApiKeysTable {
+  id: Generated<string>;
+  name: string;
+  key_prefix: string;
+  key_hash: Buffer;
+  created_at: GeneratedTimestamp;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
 /** The engine's tables, as Kysely sees them. */
 export interface Database {
+  crm_api_keys: ApiKeysTable;
   crm_communications: CommunicationsTable;
   crm_client_preferences: ClientPreferencesTable;
   crm_communication_templates: CommunicationTemplatesTable;

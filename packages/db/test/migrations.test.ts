@@ -24,7 +24,14 @@ const indexes = async () =>
     (row) => row.indexname,
   );
 
-const allTables = ['crm_client_preferences', 'crm_communication_templates', 'crm_communications', 'crm_delivery_logs'];
+/** The tables of 0001 alone, and of every migration. */
+const initialTables = ['crm_client_preferences', 'crm_communication_templates', 'crm_communications', 'crm_delivery_logs'];
+const allTables = ['crm_api_keys', ...initialTables];
+const migrationNames = Object.keys(migrations);
+/** Reverts migrations until only the first one is applied. */
+const downToFirst = async () => {
+  while ((await pendingMigrations(t.db)).length < migrationNames.length - 1) expect((await migrateDown(t.db)).error).toBeUndefined();
+};
 const allTypes = ['crm_channel', 'crm_error_category', 'crm_message_type', 'crm_status', 'crm_urgency'];
 
 describe('migrations', () => {
@@ -52,6 +59,10 @@ describe('migrations', () => {
     const down = await migrateDown(t.db);
     expect(down.error).toBeUndefined();
     expect(down.results.map((r) => [r.direction, r.status])).toEqual([['Down', 'Success']]);
+    expect(await pendingMigrations(t.db)).toEqual(migrationNames.slice(-1));
+    await downToFirst();
+    expect(await tables()).toEqual(initialTables);
+    expect((await migrateDown(t.db)).error).toBeUndefined();
     expect(await tables()).toEqual([]);
     expect(await types()).toEqual([]);
 
@@ -81,11 +92,12 @@ describe('migrations', () => {
   });
 
   it('report a failing migration instead of throwing', async () => {
+    await downToFirst();
     await sql`DROP TABLE crm_delivery_logs`.execute(t.db);
     const outcome = await migrateDown(t.db);
     expect(outcome.error).toBeDefined();
     expect(outcome.results.map((r) => r.status)).toEqual(['Error']);
     // The failed down ran in one transaction: nothing else was dropped.
-    expect(await tables()).toEqual(allTables.filter((name) => name !== 'crm_delivery_logs'));
+    expect(await tables()).toEqual(initialTables.filter((name) => name !== 'crm_delivery_logs'));
   });
 });
