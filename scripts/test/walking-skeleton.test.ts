@@ -5,7 +5,8 @@ import { startEmailWorker } from '@crm/email-worker';
 import { buildApp } from '@crm/ingest';
 import { createLogger } from '@crm/observability';
 import { createSmtpTransport, type EmailTransport } from '@crm/providers';
-import { createRedisConnection, QueueProducer, waitForRedis, type QueueWorker } from '@crm/queue';
+import { ProviderBreakers } from '@crm/delivery';
+import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
 import { startStrategyWorker } from '@crm/strategy-worker';
 import { createTestDatabase, createTestRedis, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
@@ -19,7 +20,8 @@ let producerConnection: Redis;
 let workerConnection: Redis;
 let producer: QueueProducer;
 let transport: EmailTransport;
-let workers: QueueWorker[];
+let workers: { close(): Promise<void> }[];
+let breakers: ProviderBreakers;
 let app: FastifyInstance;
 const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
 const logger = createLogger({ service: 'skeleton-test', level: 'silent' });
@@ -35,9 +37,13 @@ beforeAll(async () => {
     host: sandbox.host, port: sandbox.smtpPort, secure: false, requireTls: false, user: null, password: null,
     from: 'Planner <planner@example.com>', pool: { maxConnections: 2, maxMessages: 100 },
   });
+  breakers = new ProviderBreakers({ errorThresholdPercentage: 50, volumeThreshold: 100, rollingCountTimeoutMs: 10_000, resetTimeoutMs: 1_000 }, logger);
   workers = [
-    startStrategyWorker({ db: t.db, producer, logger, connection: workerConnection, prefix: r.prefix }),
-    startEmailWorker({ db: t.db, transport, keys, logger, connection: workerConnection, prefix: r.prefix }),
+    startStrategyWorker({ db: t.db, producer, logger, connection: workerConnection, prefix: r.prefix, deliverableChannels: ['email'], reconcilerIntervalMs: null }),
+    startEmailWorker({
+      db: t.db, producer, transport, keys, logger, breakers, connection: workerConnection, prefix: r.prefix,
+      retry: { baseDelayMs: 10, factor: 2, maxDelayMs: 50, maxAttempts: 3 },
+    }),
   ];
   app = await buildApp({ db: t.db, producer, keys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 1_000_000 });
 });
@@ -46,6 +52,7 @@ afterAll(async () => {
   await app.close();
   await Promise.all(workers.map((w) => w.close()));
   await transport.close();
+  breakers.shutdown();
   await producer.close();
   await Promise.all([producerConnection.quit(), workerConnection.quit()]);
   await sandbox.stop();
@@ -93,23 +100,26 @@ describe('walking skeleton', () => {
     expect(logs[3]).toMatchObject({ provider: 'smtp', attempt: 1, channel: 'email', latency_ms: expect.any(Number), detail: { response: expect.stringMatching(/^250 /) } });
   });
 
-  it('records a permanent SMTP refusal as bounced, with its code and category', async () => {
+  it('fails over at once on a permanent SMTP refusal; with no other channel, all channels failed, with the code and category', async () => {
     const id = await send({ clientId: 'client-bounce', planId: 'plan-7', messageType: 'reminder', recipient: { email: 'bounce@example.com' } });
     const row = await finalStatus(id);
-    expect(row).toMatchObject({ status: 'bounced', last_error_code: '550', last_error_category: 'permanent', failure_reason: 'bounced' });
+    expect(row).toMatchObject({ status: 'failed', last_error_code: '550', last_error_category: 'permanent', failure_reason: 'all_channels_failed', attempt_count: 1 });
     expect(row.last_error).not.toContain('bounce@example.com');
-    const last = (await CommunicationRepository.listLogs(t.db, id)).at(-1);
-    expect(last).toMatchObject({ event: 'attempt_failed', to_status: 'bounced', error_code: '550', error_category: 'permanent' });
+    const logs = await CommunicationRepository.listLogs(t.db, id);
+    expect(logs.map((l) => l.event)).toEqual(['created', 'status_changed', 'attempt_started', 'attempt_failed', 'fallback']);
+    expect(logs[3]).toMatchObject({ to_status: 'queued', error_code: '550', error_category: 'permanent', detail: { action: 'fallback', reason: 'permanent' } });
   });
 
-  it('records a temporary SMTP refusal as a transient failure (retries arrive with the pipeline)', async () => {
+  it('retries a temporary SMTP refusal with backoff, then gives up on the channel', async () => {
     const id = await send({ clientId: 'client-defer', planId: 'plan-7', messageType: 'reminder', recipient: { email: 'defer@example.com' } });
-    expect(await finalStatus(id)).toMatchObject({ status: 'failed', last_error_code: '451', last_error_category: 'transient', failure_reason: 'smtp_transient' });
+    expect(await finalStatus(id)).toMatchObject({ status: 'failed', last_error_code: '451', last_error_category: 'transient', failure_reason: 'all_channels_failed', attempt_count: 3 });
+    const failed = (await CommunicationRepository.listLogs(t.db, id)).filter((l) => l.event === 'attempt_failed');
+    expect(failed.map((l) => [l.attempt, (l.detail as { action: string }).action])).toEqual([[1, 'retry'], [2, 'retry'], [3, 'fallback']]);
   });
 
-  it('fails a request for a channel that has no worker yet, saying why', async () => {
+  it('fails a request for a channel this deployment cannot send on, saying why', async () => {
     const id = await send({ clientId: 'client-sms', planId: 'plan-7', messageType: 'reminder', channel: 'sms', recipient: { phone: '+14155550123' } });
-    expect(await finalStatus(id)).toMatchObject({ status: 'failed', failure_reason: 'channel_not_available' });
+    expect(await finalStatus(id)).toMatchObject({ status: 'failed', failure_reason: 'no_usable_channel', strategy_reason: 'requested channel sms cannot be used (not available in this deployment)' });
   });
 
   it('sends once when the request and email jobs are delivered again', async () => {

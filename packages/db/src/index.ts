@@ -39,3 +39,4 @@ export const CommunicationRepository = Object.freeze({
   getHistory: getCommunicationHistory,
   getAnalytics: getCommunicationAnalytics,
 });
+export * from './delivery-repository';

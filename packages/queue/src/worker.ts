@@ -54,7 +54,8 @@ export function createQueueWorker<Q extends QueueName>(options: QueueWorkerOptio
       }
       await processor(parsed.data as JobData<Q>, job, signal);
     },
-    { connection, prefix, concurrency, lockDuration, autorun },
+    // Check for stalled jobs (a worker that died holding one) as often as a lock lasts.
+    { connection, prefix, concurrency, lockDuration, stalledInterval: Math.min(30_000, lockDuration), autorun },
   );
   worker.on('failed', (job, error) => {
     log.warn(

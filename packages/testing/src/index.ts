@@ -2,3 +2,4 @@ export * from './test-database';
 export * from './test-environment';
 export * from './test-redis';
 export * from './wait-for';
+export * from './private-redis';

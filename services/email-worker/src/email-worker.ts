@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { createQueueWorker, QueueName, type QueueWorker } from '@crm/queue';
-import { processEmail, type EmailDeps } from './process-email';
+import { emailSender, processEmail, type EmailDeps } from './process-email';
 
 export interface EmailWorkerOptions extends EmailDeps {
   /** A `worker` Redis connection. */
@@ -8,6 +8,8 @@ export interface EmailWorkerOptions extends EmailDeps {
   readonly prefix: string;
   /** Emails in flight at once; match it to the SMTP pool size. @defaultValue 10 */
   readonly concurrency?: number;
+  /** How long a job stays locked to a worker that stopped answering. @defaultValue 30000 */
+  readonly lockDurationMs?: number;
 }
 
 /**
@@ -17,13 +19,17 @@ export interface EmailWorkerOptions extends EmailDeps {
  * const worker = startEmailWorker({ db, transport, keys, logger, connection, prefix });
  */
 export function startEmailWorker(options: EmailWorkerOptions): QueueWorker {
-  const { connection, prefix, concurrency = 10, ...deps } = options;
+  const { connection, prefix, concurrency = 10, lockDurationMs, ...deps } = options;
+  const sender = emailSender(deps.transport, deps.messageIdDomain);
   return createQueueWorker({
     queue: QueueName.email,
     connection,
     prefix,
     concurrency,
+    ...(lockDurationMs !== undefined && { lockDuration: lockDurationMs }),
     logger: deps.logger,
-    processor: (data) => processEmail(deps, data.communicationId, data.attempt),
+    processor: async (data) => {
+      await processEmail(deps, data.communicationId, data.attempt, sender);
+    },
   });
 }

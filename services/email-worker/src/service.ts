@@ -1,3 +1,4 @@
+import { ProviderBreakers } from '@crm/delivery';
 import { createSmtpTransport } from '@crm/providers';
 import type { ServiceStart } from '@crm/runtime';
 import { startEmailWorker } from './email-worker';
@@ -6,16 +7,20 @@ import { startEmailWorker } from './email-worker';
 export const emailWorkerService: ServiceStart = async (runtime) => {
   const { config } = runtime;
   const transport = createSmtpTransport(config.smtp);
+  const breakers = new ProviderBreakers(config.breaker, runtime.logger);
   const worker = startEmailWorker({
     db: runtime.db(),
+    producer: await runtime.producer(),
     transport,
+    breakers,
+    retry: config.retry,
     keys: runtime.keys,
     logger: runtime.logger,
     connection: runtime.workerConnection(),
     prefix: config.redis.queuePrefix,
-    // Two jobs per pooled connection: one rendering or writing while the other waits on SMTP.
-    concurrency: config.smtp.pool.maxConnections * 2,
+    concurrency: config.queue.concurrency,
+    lockDurationMs: config.queue.lockDurationMs,
   });
   await worker.ready();
-  return { stop: [() => worker.close(), () => transport.close()] };
+  return { stop: [() => worker.close(), () => transport.close(), async () => breakers.shutdown()] };
 };

@@ -1,3 +1,4 @@
 export * from './process-request';
+export * from './reconciler';
 export * from './strategy-worker';
 export * from './service';

@@ -1,73 +1,136 @@
 import type { Kysely } from 'kysely';
-import type { MessageChannel } from '@crm/core';
-import { CommunicationRepository, getContactAvailability, type CommunicationRow, type Database } from '@crm/db';
+import { messageChannels, nextChannel, planChannels, type MessageChannel } from '@crm/core';
+import { enqueueChannelJob, enqueueExpected, expectedJobFor } from '@crm/delivery';
+import { findForRouting, moveCommunication, type Database, type RoutingRow } from '@crm/db';
 import type { Logger } from '@crm/observability';
-import type { QueueProducer } from '@crm/queue';
+import { QueueName, type QueueProducer } from '@crm/queue';
 
 export interface StrategyDeps {
   readonly db: Kysely<Database>;
   readonly producer: QueueProducer;
   readonly logger: Logger;
+  /** Channels that have a worker in this deployment. @defaultValue every channel */
+  readonly deliverableChannels?: readonly MessageChannel[];
 }
 
-/** Channels that have a worker today. SMS and WhatsApp arrive with the messaging worker. */
-const deliverableChannels: readonly MessageChannel[] = ['email'];
+/** Preferences of a client who never stated any (the same default as @crm/core's). */
+const defaultChannelOrder: readonly MessageChannel[] = ['email', 'whatsapp', 'sms'];
 
-type Decision =
-  | { readonly kind: 'send'; readonly channel: MessageChannel; readonly reason: string }
-  | { readonly kind: 'fail'; readonly reason: string; readonly detail: string };
-
-/**
- * The walking skeleton's strategy: the requested channel if one was forced, else email; the
- * client must have an address for it. The strategy issue replaces this with urgency,
- * preferences, quiet hours and batching.
- */
-export async function decideChannel(db: Kysely<Database>, row: CommunicationRow): Promise<Decision> {
-  const channel = row.requested_channel ?? 'email';
-  if (!deliverableChannels.includes(channel)) {
-    return { kind: 'fail', reason: 'channel_not_available', detail: `no worker sends ${channel} yet` };
-  }
-  const contact = await getContactAvailability(db, row.client_id);
-  if (!contact?.email) return { kind: 'fail', reason: 'no_contact_for_channel', detail: 'the client has no email address' };
-  return { kind: 'send', channel, reason: row.requested_channel ? `channel ${channel} requested` : 'email: the only channel with a worker' };
-}
+export type RequestOutcome =
+  | { readonly outcome: 'queued'; readonly channel: MessageChannel; readonly attempt: number }
+  | { readonly outcome: 'failed'; readonly reason: string }
+  | { readonly outcome: 'unchanged'; readonly status: string | null };
 
 /**
  * Handles one `crm.requests` job. Safe to run again at any point (a crash, a redelivered job,
- * the reconciler): a `pending` row is decided and moved to `queued`; a `queued` row gets its
- * channel job (same job id, so never twice); anything further along is left alone.
+ * the reconciler): a `pending` row gets its channel plan and moves to `queued` on the first
+ * channel (one statement), then its channel job is enqueued (same job id every time); a row
+ * that is further along only gets the job it needs, if that is missing.
  */
-export async function processRequest(deps: StrategyDeps, communicationId: string): Promise<void> {
+export async function processRequest(deps: StrategyDeps, communicationId: string): Promise<RequestOutcome> {
   const log = deps.logger.child({ communicationId });
-  let row = await CommunicationRepository.findById(deps.db, communicationId);
+  const row = await findForRouting(deps.db, communicationId);
   if (!row) {
     log.warn('communication not found (erased?); nothing to do');
-    return;
+    return { outcome: 'unchanged', status: null };
   }
-  if (row.status === 'pending') {
-    const decision = await decideChannel(deps.db, row);
-    if (decision.kind === 'fail') {
-      const result = await CommunicationRepository.updateStatus(deps.db, {
-        id: row.id,
-        to: 'failed',
-        failureReason: decision.reason,
-        strategyReason: decision.detail,
-        error: { message: decision.detail, category: 'permanent' },
-      });
-      log.warn({ reason: decision.reason, applied: result.applied }, 'communication cannot be sent');
-      return;
-    }
-    const result = await CommunicationRepository.updateStatus(deps.db, {
+  if (row.status !== 'pending') {
+    // A repeated job: make sure whatever comes next is queued (a no-op if it is).
+    const job = expectedJobFor(row);
+    if (job && job.queue !== QueueName.requests) await enqueueExpected(deps.producer, job);
+    return { outcome: 'unchanged', status: row.status };
+  }
+
+  const plan = planChannels({
+    urgency: row.urgency,
+    requestedChannel: row.requested_channel,
+    preferredChannels: row.preferred_channels ?? defaultChannelOrder,
+    optOuts: row.opt_outs ?? [],
+    hasEmail: row.has_email,
+    hasPhone: row.has_phone,
+    deliverable: deps.deliverableChannels ?? messageChannels,
+  });
+  const first = plan.channels[0];
+  if (!first) {
+    const moved = await moveCommunication(deps.db, {
       id: row.id,
-      to: 'queued',
-      channel: decision.channel,
-      strategyReason: decision.reason,
+      guard: { statuses: ['pending'] },
+      to: 'failed',
+      event: 'status_changed',
+      failureReason: 'no_usable_channel',
+      strategyReason: plan.reason,
+      error: { message: plan.reason, code: 'no_usable_channel', category: 'permanent' },
     });
-    if (result.applied) row = result.communication;
-    else row = (await CommunicationRepository.findById(deps.db, communicationId)) ?? row;
+    log.warn({ reason: 'no_usable_channel', applied: moved.applied }, 'communication cannot be sent');
+    return { outcome: 'failed', reason: 'no_usable_channel' };
   }
-  if (row.status === 'queued' && row.channel === 'email') {
-    const jobId = await deps.producer.enqueue('crm.email', { communicationId: row.id, attempt: row.attempt_count + 1 });
-    log.debug({ jobId }, 'email job enqueued');
+  const moved = await moveCommunication(deps.db, {
+    id: row.id,
+    guard: { statuses: ['pending'], attempt: 0 },
+    to: 'queued',
+    event: 'status_changed',
+    channel: first,
+    channelPlan: plan.channels,
+    attempt: 1,
+    logAttempt: 1,
+    budget: 'reset',
+    strategyReason: plan.reason,
+    detail: { plan: [...plan.channels] },
+  });
+  if (!moved.applied) return { outcome: 'unchanged', status: moved.current?.status ?? null };
+  await enqueueChannelJob(deps.producer, { communicationId: row.id, channel: first, attempt: 1 });
+  log.debug({ channel: first }, 'queued');
+  return { outcome: 'queued', channel: first, attempt: 1 };
+}
+
+/**
+ * Handles one `crm.fallback` job: the channel `failedChannel` gave up on the communication.
+ * Moves it to the next channel of its plan not yet tried (a new attempt number, its budget
+ * reset), or, when none is left, to `failed` with reason `all_channels_failed` and a
+ * `crm.events` event. Conditional on the row still awaiting that fallback, so a repeated job
+ * does nothing.
+ */
+export async function processFallback(deps: StrategyDeps, communicationId: string, failedChannel: MessageChannel): Promise<RequestOutcome> {
+  const log = deps.logger.child({ communicationId, failedChannel });
+  const row: RoutingRow | undefined = await findForRouting(deps.db, communicationId);
+  if (!row) return { outcome: 'unchanged', status: null };
+  if (row.status !== 'queued' || !row.awaiting_fallback || row.channel !== failedChannel) {
+    log.debug({ status: row.status }, 'fallback already handled');
+    return { outcome: 'unchanged', status: row.status };
   }
+  const guard = { statuses: ['queued' as const], attempt: row.attempt_count, channel: failedChannel, awaitingFallback: true };
+  const next = nextChannel(row.channel_plan, row.channels_tried);
+  if (!next) {
+    const moved = await moveCommunication(deps.db, {
+      id: row.id,
+      guard,
+      to: 'failed',
+      event: 'fallback',
+      awaitingFallback: false,
+      failureReason: 'all_channels_failed',
+      detail: { tried: row.channels_tried, plan: row.channel_plan },
+    });
+    if (!moved.applied) return { outcome: 'unchanged', status: moved.current?.status ?? null };
+    await deps.producer.enqueue(QueueName.events, { communicationId: row.id, event: 'failed', at: new Date().toISOString() });
+    log.error({ tried: row.channels_tried, lastErrorCode: row.last_error_code, lastErrorCategory: row.last_error_category }, 'all channels failed');
+    return { outcome: 'failed', reason: 'all_channels_failed' };
+  }
+  const attempt = row.attempt_count + 1;
+  const moved = await moveCommunication(deps.db, {
+    id: row.id,
+    guard,
+    to: 'queued',
+    event: 'fallback',
+    channel: next,
+    attempt,
+    logAttempt: attempt,
+    budget: 'reset',
+    awaitingFallback: false,
+    nextAttemptAt: null,
+    detail: { from: failedChannel, to: next, reason: row.last_error_category ?? 'unknown', code: row.last_error_code },
+  });
+  if (!moved.applied) return { outcome: 'unchanged', status: moved.current?.status ?? null };
+  await enqueueChannelJob(deps.producer, { communicationId: row.id, channel: next, attempt });
+  log.info({ next, attempt, category: row.last_error_category }, 'falling back to the next channel');
+  return { outcome: 'queued', channel: next, attempt };
 }

@@ -1,14 +1,18 @@
 import type { ServiceStart } from '@crm/runtime';
 import { startStrategyWorker } from './strategy-worker';
 
-/** The strategy worker on a runtime. */
+/** The strategy worker (with the reconciler) on a runtime. */
 export const strategyWorkerService: ServiceStart = async (runtime) => {
+  const { config } = runtime;
   const worker = startStrategyWorker({
     db: runtime.db(),
     producer: await runtime.producer(),
     logger: runtime.logger,
     connection: runtime.workerConnection(),
-    prefix: runtime.config.redis.queuePrefix,
+    prefix: config.redis.queuePrefix,
+    concurrency: config.queue.concurrency,
+    lockDurationMs: config.queue.lockDurationMs,
+    reconcilerIntervalMs: config.queue.reconcilerIntervalMs,
   });
   await worker.ready();
   return { stop: [() => worker.close()] };

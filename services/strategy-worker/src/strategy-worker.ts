@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { createQueueWorker, QueueName, type QueueWorker } from '@crm/queue';
-import { processRequest, type StrategyDeps } from './process-request';
+import { processFallback, processRequest, type StrategyDeps } from './process-request';
+import { startReconciler, type Reconciler } from './reconciler';
 
 export interface StrategyWorkerOptions extends StrategyDeps {
   /** A `worker` Redis connection. */
@@ -8,24 +9,61 @@ export interface StrategyWorkerOptions extends StrategyDeps {
   readonly prefix: string;
   /** @defaultValue 20 */
   readonly concurrency?: number;
+  /** How long a job stays locked to a worker that stopped answering. @defaultValue 30000 */
+  readonly lockDurationMs?: number;
+  /** Reconciler pass interval; `null` runs no reconciler in this process. @defaultValue 10000 */
+  readonly reconcilerIntervalMs?: number | null;
+  /** Reconciler grace period (see {@link startReconciler}). */
+  readonly reconcilerGraceMs?: number;
+}
+
+export interface StrategyWorker {
+  readonly requests: QueueWorker;
+  readonly fallback: QueueWorker;
+  readonly reconciler: Reconciler | null;
+  ready(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /**
- * Consumes `crm.requests`: decides channel and time for each new communication and hands it
- * to the channel's queue.
+ * Consumes `crm.requests` (decides the channel plan of each new communication and hands it to
+ * the first channel's queue) and `crm.fallback` (moves a communication to its next channel, or
+ * fails it with `all_channels_failed`), and runs the reconciler.
  *
  * @example
  * const worker = startStrategyWorker({ db, producer, logger, connection, prefix });
  * await worker.close();
  */
-export function startStrategyWorker(options: StrategyWorkerOptions): QueueWorker {
-  const { connection, prefix, concurrency = 20, ...deps } = options;
-  return createQueueWorker({
+export function startStrategyWorker(options: StrategyWorkerOptions): StrategyWorker {
+  const { connection, prefix, concurrency = 20, lockDurationMs, reconcilerIntervalMs = 10_000, reconcilerGraceMs, ...deps } = options;
+  const common = { connection, prefix, concurrency, logger: deps.logger, ...(lockDurationMs !== undefined && { lockDuration: lockDurationMs }) };
+  const requests = createQueueWorker({
+    ...common,
     queue: QueueName.requests,
-    connection,
-    prefix,
-    concurrency,
-    logger: deps.logger,
-    processor: (data) => processRequest(deps, data.communicationId),
+    processor: async (data) => {
+      await processRequest(deps, data.communicationId);
+    },
   });
+  const fallback = createQueueWorker({
+    ...common,
+    queue: QueueName.fallback,
+    processor: async (data) => {
+      await processFallback(deps, data.communicationId, data.failedChannel);
+    },
+  });
+  const reconciler = reconcilerIntervalMs === null
+    ? null
+    : startReconciler({ db: deps.db, producer: deps.producer, logger: deps.logger, intervalMs: reconcilerIntervalMs, ...(reconcilerGraceMs !== undefined && { graceMs: reconcilerGraceMs }) });
+  return {
+    requests,
+    fallback,
+    reconciler,
+    ready: async () => {
+      await Promise.all([requests.ready(), fallback.ready()]);
+    },
+    close: async () => {
+      await reconciler?.stop();
+      await Promise.all([requests.close(), fallback.close()]);
+    },
+  };
 }

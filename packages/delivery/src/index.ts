@@ -1,0 +1,3 @@
+export * from './breakers';
+export * from './channel-jobs';
+export * from './deliver-attempt';

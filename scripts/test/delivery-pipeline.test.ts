@@ -1,0 +1,159 @@
+import { backoffCeiling } from '@crm/core';
+import { CommunicationRepository } from '@crm/db';
+import { createLogger } from '@crm/observability';
+import { startReconciler } from '@crm/strategy-worker';
+import { startPrivateRedis, waitFor, type PrivateRedis } from '@crm/testing';
+import { attemptTrail, fastRetry, startTestEngine, type TestEngine } from './support/engine';
+
+// The delivery pipeline against real PostgreSQL, Redis and the sandbox's SMTP server, with
+// faults set through the sandbox's admin API: what each error category does, backoff bounds,
+// the breaker, and the reconciler.
+
+describe('failures by category (email through the sandbox)', () => {
+  let engine: TestEngine;
+  beforeAll(async () => {
+    engine = await startTestEngine({ breaker: { errorThresholdPercentage: 50, volumeThreshold: 1_000, rollingCountTimeoutMs: 10_000, resetTimeoutMs: 1_500 } });
+  });
+  afterAll(() => engine.close());
+  afterEach(() => fetch(`${engine.sandbox.httpUrl}/admin/faults`, { method: 'DELETE' }));
+
+  it('transient: retries with full-jitter backoff inside its bounds, then gives up on the channel', async () => {
+    await engine.fault('email', { errorCode: 451 });
+    const id = await engine.send({ email: 'ada@example.com' });
+    const row = await engine.finished(id);
+    expect(row).toMatchObject({ status: 'failed', failure_reason: 'all_channels_failed', attempt_count: 3, last_error_code: '451', last_error_category: 'transient' });
+
+    const logs = await CommunicationRepository.listLogs(engine.t.db, id);
+    const failed = logs.filter((l) => l.event === 'attempt_failed');
+    expect(failed.map((l) => [l.attempt, (l.detail as { action: string }).action])).toEqual([[1, 'retry'], [2, 'retry'], [3, 'fallback']]);
+    for (const [index, log] of failed.slice(0, 2).entries()) {
+      const delayMs = (log.detail as { delayMs: number }).delayMs;
+      expect(delayMs).toBeGreaterThanOrEqual(0);
+      expect(delayMs).toBeLessThanOrEqual(backoffCeiling(index + 1, fastRetry));
+      // The next attempt did not start before its delay was over (timestamps have ms precision).
+      const nextStart = logs.find((l) => l.event === 'attempt_started' && l.attempt === index + 2);
+      expect(nextStart!.created_at.getTime() - log.created_at.getTime()).toBeGreaterThanOrEqual(delayMs - 2);
+    }
+  });
+
+  it('transient, then the provider recovers: sent on a later attempt', async () => {
+    await engine.fault('email', { errorCode: 451 });
+    const id = await engine.send({ email: 'grace@example.com' });
+    await waitFor(async () => (await CommunicationRepository.listLogs(engine.t.db, id)).some((l) => l.event === 'attempt_failed'), { message: 'first failure' });
+    await fetch(`${engine.sandbox.httpUrl}/admin/faults/email`, { method: 'DELETE' });
+    const row = await engine.finished(id);
+    expect(row.status).toBe('sent');
+    expect(row.attempt_count).toBeGreaterThanOrEqual(2);
+    expect(await engine.sandbox.mailbox.list({ communicationId: id })).toHaveLength(1);
+  });
+
+  it('permanent: no retry, falls back at once (no channel left here: all_channels_failed)', async () => {
+    await engine.fault('email', { errorCode: 550 });
+    const id = await engine.send({ email: 'linus@example.com' });
+    const row = await engine.finished(id);
+    expect(row).toMatchObject({ status: 'failed', failure_reason: 'all_channels_failed', attempt_count: 1, last_error_code: '550', last_error_category: 'permanent' });
+    expect(await attemptTrail(engine, id)).toEqual([
+      ['created', null, null, null],
+      ['status_changed', 1, 'email', null],
+      ['attempt_started', 1, 'email', null],
+      ['attempt_failed', 1, 'email', 'fallback'],
+      ['fallback', 1, 'email', null],
+    ]);
+  });
+
+  it('auth_failure: opens the breaker, later messages fall back without calling the provider, and it recovers after the reset timeout', async () => {
+    await engine.fault('email', { errorCode: 535 });
+    const first = await engine.send({ email: 'ken@example.com' });
+    expect(await engine.finished(first)).toMatchObject({ status: 'failed', last_error_code: '535', last_error_category: 'auth_failure', attempt_count: 1 });
+    expect(engine.breakers.state('smtp')).toBe('open');
+
+    // While open: no SMTP call at all, straight to the fallback.
+    await fetch(`${engine.sandbox.httpUrl}/admin/faults/email`, { method: 'DELETE' });
+    const received = (await engine.sandbox.mailbox.list({})).length;
+    const second = await engine.send({ email: 'dennis@example.com' });
+    expect(await engine.finished(second)).toMatchObject({ status: 'failed', failure_reason: 'all_channels_failed', last_error_code: 'breaker_open' });
+    expect((await engine.sandbox.mailbox.list({})).length).toBe(received);
+    const trail = await attemptTrail(engine, second);
+    expect(trail.find(([event]) => event === 'attempt_failed')?.[3]).toBe('fallback');
+
+    // After the reset timeout a probe goes through, succeeds and closes the breaker.
+    await waitFor(async () => engine.breakers.state('smtp') === 'half_open', { timeoutMs: 5_000, message: 'half-open breaker' });
+    const third = await engine.send({ email: 'barbara@example.com' });
+    expect(await engine.finished(third)).toMatchObject({ status: 'sent' });
+    expect(engine.breakers.state('smtp')).toBe('closed');
+  });
+});
+
+describe('reconciler', () => {
+  it('enqueues a row committed without its job (a crash between commit and enqueue)', async () => {
+    const engine = await startTestEngine({ reconcilerIntervalMs: 100, reconcilerGraceMs: 0 });
+    try {
+      const id = await engine.send({ email: 'orphan@example.com', skipEnqueue: true });
+      expect(await engine.finished(id)).toMatchObject({ status: 'sent' });
+      expect(await engine.sandbox.mailbox.list({ communicationId: id })).toHaveLength(1);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  describe('after Redis lost everything (FLUSHALL, and a restart with no data)', () => {
+    let redis: PrivateRedis;
+    let engine: TestEngine;
+    beforeAll(async () => {
+      redis = await startPrivateRedis();
+      engine = await startTestEngine({ redisUrl: redis.url, reconcilerIntervalMs: 200, reconcilerGraceMs: 0, startWorkers: false });
+    });
+    afterAll(async () => {
+      await engine.close();
+      await redis.stop();
+    });
+
+    it('every pending, queued and retrying row still ends sent, each exactly once', async () => {
+      // Rows at several stages, then Redis loses every job.
+      const pending = await Promise.all(['p1', 'p2', 'p3'].map((name) => engine.send({ email: `${name}@example.com` })));
+      await engine.fault('email', { errorCode: 451 });
+      await engine.startWorkers();
+      const retrying = await engine.send({ email: 'retrying@example.com' });
+      await waitFor(async () => (await CommunicationRepository.findById(engine.t.db, retrying))?.status === 'failed' || (await CommunicationRepository.listLogs(engine.t.db, retrying)).some((l) => l.event === 'attempt_failed'), { message: 'a retry to be scheduled' });
+      await engine.stopWorkers();
+      await redis.redis.flushall();
+      await fetch(`${engine.sandbox.httpUrl}/admin/faults/email`, { method: 'DELETE' });
+
+      await engine.startWorkers();
+      for (const id of [...pending, retrying]) {
+        expect((await engine.finished(id)).status).toMatch(/^(sent|failed)$/);
+        expect((await engine.sandbox.mailbox.list({ communicationId: id })).length).toBeLessThanOrEqual(1);
+      }
+      for (const id of pending) expect(await engine.sandbox.mailbox.list({ communicationId: id })).toHaveLength(1);
+
+      // A restart that comes back empty (no persistence), with work queued meanwhile.
+      await engine.stopWorkers();
+      const later = await Promise.all(['l1', 'l2'].map((name) => engine.send({ email: `${name}@example.com` })));
+      await redis.restart({ hard: true });
+      await engine.startWorkers();
+      for (const id of later) {
+        expect((await engine.finished(id, 20_000)).status).toBe('sent');
+        expect(await engine.sandbox.mailbox.list({ communicationId: id })).toHaveLength(1);
+      }
+    }, 60_000);
+  });
+
+  it('runs in one process at a time (a PostgreSQL advisory lock elects the leader)', async () => {
+    const engine = await startTestEngine({ startWorkers: false });
+    const logger = createLogger({ service: 'reconciler-test', level: 'silent' });
+    const a = startReconciler({ db: engine.t.db, producer: engine.producer, logger, intervalMs: 50 });
+    const b = startReconciler({ db: engine.t.db, producer: engine.producer, logger, intervalMs: 50 });
+    try {
+      await waitFor(() => a.isLeader() || b.isLeader(), { message: 'a leader' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect([a.isLeader(), b.isLeader()].filter(Boolean)).toHaveLength(1);
+      // The leader goes away: the other takes over.
+      const [leader, other] = a.isLeader() ? [a, b] : [b, a];
+      await leader.stop();
+      await waitFor(() => other.isLeader(), { message: 'the other to take over' });
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+      await engine.close();
+    }
+  });
+});

@@ -1,0 +1,164 @@
+import type { Redis } from 'ioredis';
+import type { BackoffPolicy, MessageChannel, MessageType, UrgencyLevel } from '@crm/core';
+import { CommunicationRepository, upsertClientContact, type CommunicationRow } from '@crm/db';
+import { ProviderBreakers, type BreakerSettings } from '@crm/delivery';
+import { startEmailWorker } from '@crm/email-worker';
+import { createLogger } from '@crm/observability';
+import { createSmtpTransport, type EmailTransport } from '@crm/providers';
+import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
+import { startSandbox, type Sandbox } from '@crm/sandbox';
+import { startStrategyWorker, type StrategyWorker } from '@crm/strategy-worker';
+import { createTestDatabase, createTestRedis, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
+
+/**
+ * The engine's workers in this process, on a database of the test's own, a queue prefix of its
+ * own (on the shared Redis, or on `redisUrl`), and a sandbox of its own. Requests are stored
+ * and enqueued exactly as ingest does (row first, then the job), without HTTP.
+ */
+export interface TestEngine {
+  readonly t: TestDatabase;
+  readonly prefix: string;
+  readonly producer: QueueProducer;
+  readonly sandbox: Sandbox;
+  readonly breakers: ProviderBreakers;
+  strategy: StrategyWorker | null;
+  email: { close(): Promise<void> } | null;
+  /** Stores a communication for a client with the given contact details and enqueues it. */
+  send(input: SendInput): Promise<string>;
+  /** Waits until the communication is final (or `sent`). */
+  finished(id: string, timeoutMs?: number): Promise<CommunicationRow>;
+  /** Sets a sandbox fault on `channel` through its admin API. */
+  fault(channel: MessageChannel, setting: Record<string, unknown>): Promise<void>;
+  startWorkers(): Promise<void>;
+  stopWorkers(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SendInput {
+  readonly clientId?: string;
+  readonly email?: string;
+  readonly phone?: string;
+  readonly messageType?: MessageType;
+  readonly urgency?: UrgencyLevel;
+  readonly channel?: MessageChannel;
+  /** Store the row only (a crash between commit and enqueue). */
+  readonly skipEnqueue?: boolean;
+}
+
+export interface TestEngineOptions {
+  readonly redisUrl?: string;
+  readonly retry?: BackoffPolicy;
+  readonly breaker?: BreakerSettings;
+  readonly reconcilerIntervalMs?: number | null;
+  readonly reconcilerGraceMs?: number;
+  readonly deliverableChannels?: readonly MessageChannel[];
+  /** Start the workers now. @defaultValue true */
+  readonly startWorkers?: boolean;
+  /** Run the email worker in this process (false: a test runs it as a child process). @defaultValue true */
+  readonly inProcessEmail?: boolean;
+}
+
+export const testKeys = Object.freeze({ encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) });
+export const fastRetry: BackoffPolicy = Object.freeze({ baseDelayMs: 20, factor: 2, maxDelayMs: 200, maxAttempts: 3 });
+const finalStatuses = ['sent', 'failed', 'bounced', 'cancelled'];
+
+export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
+  const logger = createLogger({ service: 'engine-test', level: 'silent' });
+  const t = await createTestDatabase();
+  let r: TestRedis | undefined;
+  let redisUrl = options.redisUrl;
+  let prefix = `crm-test-${Math.random().toString(16).slice(2, 10)}`;
+  if (!redisUrl) {
+    r = await createTestRedis();
+    redisUrl = r.url;
+    prefix = r.prefix;
+  }
+  const sandbox = await startSandbox({ logger, smtpPort: 0, httpPort: 0 });
+  const producerConnection = createRedisConnection({ url: redisUrl, role: 'producer' });
+  await waitForRedis(producerConnection);
+  const producer = new QueueProducer({ connection: producerConnection, prefix });
+  const breakers = new ProviderBreakers(options.breaker ?? { errorThresholdPercentage: 50, volumeThreshold: 1_000, rollingCountTimeoutMs: 10_000, resetTimeoutMs: 1_000 }, logger);
+  const transport: EmailTransport = createSmtpTransport({
+    host: sandbox.host, port: sandbox.smtpPort, secure: false, requireTls: false, user: null, password: null,
+    from: 'Planner <planner@example.com>', pool: { maxConnections: 3, maxMessages: 100 },
+  });
+  let workerConnection: Redis | undefined;
+  let clients = 0;
+
+  const engine: TestEngine = {
+    t,
+    prefix,
+    producer,
+    sandbox,
+    breakers,
+    strategy: null,
+    email: null,
+    async send(input) {
+      const clientId = input.clientId ?? `client-${++clients}`;
+      await upsertClientContact(t.db, testKeys, {
+        clientId,
+        ...(input.email !== undefined && { email: input.email }),
+        ...(input.phone !== undefined && { phone: input.phone }),
+      });
+      const { communication } = await CommunicationRepository.save(t.db, {
+        clientId, planId: 'plan-7', messageType: input.messageType ?? 'reminder', urgency: input.urgency ?? 'normal',
+        requestedChannel: input.channel ?? null, sendAt: null, variables: { clientName: 'Ada' }, metadata: {},
+        idempotencyKey: null, requestHash: null,
+      });
+      if (!input.skipEnqueue) await producer.enqueue('crm.requests', { communicationId: communication.id });
+      return communication.id;
+    },
+    finished: (id, timeoutMs = 15_000) =>
+      waitFor(async () => {
+        const row = await CommunicationRepository.findById(t.db, id);
+        return row && finalStatuses.includes(row.status) ? row : undefined;
+      }, { timeoutMs, message: `communication ${id} to finish` }),
+    async fault(channel, setting) {
+      const response = await fetch(`${sandbox.httpUrl}/admin/faults/${channel}`, {
+        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(setting),
+      });
+      if (!response.ok) throw new Error(`sandbox fault: ${response.status} ${await response.text()}`);
+    },
+    async startWorkers() {
+      workerConnection ??= createRedisConnection({ url: redisUrl, role: 'worker' });
+      engine.strategy = startStrategyWorker({
+        db: t.db, producer, logger, connection: workerConnection, prefix,
+        deliverableChannels: options.deliverableChannels ?? ['email'],
+        reconcilerIntervalMs: options.reconcilerIntervalMs === undefined ? null : options.reconcilerIntervalMs,
+        ...(options.reconcilerGraceMs !== undefined && { reconcilerGraceMs: options.reconcilerGraceMs }),
+      });
+      const email = options.inProcessEmail === false
+        ? null
+        : startEmailWorker({
+          db: t.db, producer, transport, keys: testKeys, logger, breakers, connection: workerConnection, prefix,
+          retry: options.retry ?? fastRetry, concurrency: 5,
+        });
+      engine.email = email;
+      await Promise.all([engine.strategy.ready(), email?.ready()]);
+    },
+    async stopWorkers() {
+      await Promise.all([engine.strategy?.close(), engine.email?.close()]);
+      engine.strategy = null;
+      engine.email = null;
+    },
+    async close() {
+      await engine.stopWorkers();
+      await transport.close();
+      breakers.shutdown();
+      await producer.close();
+      await producerConnection.quit().catch(() => undefined);
+      await workerConnection?.quit().catch(() => undefined);
+      await sandbox.stop();
+      await t.destroy();
+      await r?.destroy();
+    },
+  };
+  if (options.startWorkers !== false) await engine.startWorkers();
+  return engine;
+}
+
+/** A communication's delivery log as `[event, attempt, detail.action]` triples. */
+export async function attemptTrail(engine: TestEngine, id: string): Promise<[string, number | null, string | null, string | null][]> {
+  const logs = await CommunicationRepository.listLogs(engine.t.db, id);
+  return logs.map((l) => [l.event, l.attempt, l.channel, ((l.detail as { action?: string }).action ?? null)]);
+}
