@@ -1,0 +1,41 @@
+import type { BenchReport } from './run';
+
+const fmt = (value: number | undefined | null, digits = 0) => (value === undefined || value === null || Number.isNaN(value) ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+
+/** The report as markdown: the comparison table, then the engine's other figures. */
+export function markdown(report: BenchReport): string {
+  const lines: string[] = [];
+  const { baseline, engine } = report;
+  lines.push('| pipeline | messages/s | p50 ms | p99 ms | vs baseline |', '|---|---|---|---|---|');
+  if (baseline) lines.push(`| raw BullMQ, two hops (2 processes) | ${fmt(baseline.throughput)} | ${fmt(baseline.latencyMs.p50, 1)} | ${fmt(baseline.latencyMs.p99, 1)} | 100% |`);
+  if (engine) {
+    const ratio = engine.ratioToBaseline === null ? '–' : `${fmt(engine.ratioToBaseline * 100, 1)}%`;
+    lines.push(`| engine, HTTP → sent (4 processes) | ${fmt(engine.throughput)} | ${fmt(engine.latencyMs.p50)} | ${fmt(engine.latencyMs.p99)} | ${ratio} |`);
+  }
+  lines.push('', '| engine figure | value |', '|---|---|');
+  if (engine) {
+    lines.push(`| throughput by wall clock (first POST → all sent) | ${fmt(engine.wallClockThroughput)} msg/s |`);
+    lines.push(`| ingest while the workers ran (posting N) | ${fmt(engine.posting.requestsPerSecond)} requests/s |`);
+    if (engine.failed > 0) lines.push(`| messages not sent (failed/bounced/cancelled) | ${engine.failed} |`);
+  }
+  const { ingest, redisMemory, statements, latencyAtLoad } = report;
+  if (ingest) {
+    lines.push(`| ingest alone, single POSTs, ${ingest.single.connections} connections | ${fmt(ingest.single.requestsPerSecond)} requests/s (p50 ${fmt(ingest.single.latencyMs.p50, 1)} ms, p99 ${fmt(ingest.single.latencyMs.p99, 1)} ms) |`);
+    const batch = ingest.batch;
+    if (batch?.available) lines.push(`| ingest alone, batches of ${batch.batchSize}, ${batch.requestsInFlight} in flight | ${fmt(batch.itemsPerSecond)} messages/s (p50 ${fmt(batch.latencyMs?.p50)} ms per batch) |`);
+    else lines.push('| ingest alone, batch endpoint | not available (404) |');
+  }
+  if (statements) {
+    const by = Object.entries(statements.byService).map(([service, s]) => `${service} ${fmt(s.statements, 2)}`).join(', ');
+    lines.push(`| PostgreSQL statements per message | ${fmt(statements.perMessage.statements, 2)} (${by}); ${fmt(statements.perMessage.roundTrips, 2)} round trips |`);
+    lines.push(`| PostgreSQL transactions per message | ${fmt(statements.transactionsPerMessage, 2)} |`);
+  }
+  if (redisMemory) lines.push(`| Redis memory per queued message (K=${redisMemory.k}) | ${fmt(redisMemory.keyBytesPerMessage)} B by MEMORY USAGE, ${fmt(redisMemory.usedMemoryBytesPerMessage)} B by used_memory |`);
+  if (engine) lines.push(`| Redis memory held per sent message after the run | ${fmt(engine.redisBytesHeldPerSentMessage)} B |`);
+  if (latencyAtLoad) {
+    const l = latencyAtLoad;
+    lines.push(`| accept → provider call at ${l.offeredRate} msg/s offered | p50 ${fmt(l.acceptToProviderCallMs.p50)} ms, p99 ${fmt(l.acceptToProviderCallMs.p99)} ms |`);
+    lines.push(`| accept → sent at ${l.offeredRate} msg/s offered | p50 ${fmt(l.acceptToSentMs.p50)} ms, p99 ${fmt(l.acceptToSentMs.p99)} ms |`);
+  }
+  return lines.join('\n');
+}
