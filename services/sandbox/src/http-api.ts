@@ -1,12 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastify, { LogController, type FastifyError, type FastifyInstance, type RawServerDefault } from 'fastify';
+import { z } from 'zod';
 import type { Logger } from '@crm/observability';
+import { registerFaultAdmin } from './admin-faults';
+import { FaultStore } from './faults';
 import type { Mailbox } from './mailbox';
 import { problem, sendProblem } from './problem-details';
+import { SmtpStats } from './smtp-stats';
+import { parseInput } from './validation';
 
 export interface SandboxHttpDependencies {
   readonly mailbox: Mailbox;
   readonly logger: Logger;
+  /** The fault knobs `/admin/faults` sets (give the SMTP server the same store). @defaultValue a new one */
+  readonly faults?: FaultStore;
+  /** The SMTP server's counters, for `GET /smtp/stats`. @defaultValue a new one */
+  readonly stats?: SmtpStats;
 }
 
 /** Largest `limit` accepted by `GET /smtp/messages`. */
@@ -17,37 +26,25 @@ export const DEFAULT_LIST_LIMIT = 50;
 /** The Fastify instance {@link buildSandboxHttp} returns (its logger is our pino logger). */
 export type SandboxHttp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
 
-interface ListQuery {
-  readonly to?: string;
-  readonly limit: number;
-}
-interface MessageParams {
-  readonly id: string;
-}
+const listQuery = z.strictObject({
+  to: z.string().min(1).max(320).optional(),
+  communicationId: z.guid().optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_LIST_LIMIT).default(DEFAULT_LIST_LIMIT),
+});
 
-const listQuerySchema = {
-  type: 'object',
-  properties: {
-    to: { type: 'string', minLength: 1, maxLength: 320 },
-    limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
-  },
-  additionalProperties: false,
-} as const;
-
-const messageParamsSchema = {
-  type: 'object',
-  properties: { id: { type: 'string', minLength: 1, maxLength: 200 } },
-  required: ['id'],
-} as const;
+const messageParams = z.strictObject({ id: z.string().min(1).max(200) });
 
 /**
  * The sandbox HTTP API over `mailbox`, not yet listening (`await app.listen(…)`, or test it
  * with `app.inject()`):
  *
  * - `GET /health` → `{ status: 'ok' }`
- * - `GET /smtp/messages?to=&limit=` → `{ messages }`, newest first (limit 1–1000, default 50)
+ * - `GET /smtp/messages?to=&communicationId=&limit=` → `{ messages }`, newest first (limit
+ *   1–1000, default 50; `communicationId` matches the `X-CRM-Communication-Id` header)
  * - `GET /smtp/messages/:id` → one message, or 404
- * - `DELETE /smtp/messages` → 204, mailbox emptied
+ * - `GET /smtp/stats` → `{ received, refused, dropped }`
+ * - `DELETE /smtp/messages` → 204, mailbox emptied and counters reset
+ * - `GET|PUT|DELETE /admin/faults[/:channel]`: the fault knobs (see admin-faults.ts)
  *
  * Errors are `application/problem+json`. Requests are logged by route and status only (never
  * the query string, which may hold an address).
@@ -56,7 +53,8 @@ const messageParamsSchema = {
  * const app = buildSandboxHttp({ mailbox, logger });
  * await app.listen({ host: '127.0.0.1', port: 4010 });
  */
-export function buildSandboxHttp({ mailbox, logger }: SandboxHttpDependencies): SandboxHttp {
+export function buildSandboxHttp({ mailbox, logger, ...dependencies }: SandboxHttpDependencies): SandboxHttp {
+  const { faults = new FaultStore({ logger }), stats = new SmtpStats() } = dependencies;
   // Fastify's own request lines carry the URL, query string included; ours below do not.
   const app = fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) });
 
@@ -85,23 +83,32 @@ export function buildSandboxHttp({ mailbox, logger }: SandboxHttpDependencies): 
 
   app.get('/health', () => ({ status: 'ok' }));
 
-  app.get<{ Querystring: ListQuery }>('/smtp/messages', { schema: { querystring: listQuerySchema } }, (request) => {
-    const { to, limit } = request.query;
-    return { messages: mailbox.list(to === undefined ? { limit } : { to, limit }) };
+  app.get('/smtp/messages', async (request, reply) => {
+    const query = parseInput(listQuery, request.query ?? {}, 'querystring');
+    if (!query.success) return sendProblem(reply, query.problem);
+    const { to, communicationId, limit } = query.data;
+    return { messages: await mailbox.messages({ limit, ...(to !== undefined && { to }), ...(communicationId !== undefined && { communicationId }) }) };
   });
 
-  app.get<{ Params: MessageParams }>('/smtp/messages/:id', { schema: { params: messageParamsSchema } }, (request, reply) => {
-    const message = mailbox.get(request.params.id);
-    if (!message) return sendProblem(reply, problem(404, `No message with id ${request.params.id}`));
+  app.get('/smtp/messages/:id', async (request, reply) => {
+    const params = parseInput(messageParams, request.params, 'params');
+    if (!params.success) return sendProblem(reply, params.problem);
+    const message = await mailbox.get(params.data.id);
+    if (!message) return sendProblem(reply, problem(404, `No message with id ${params.data.id}`));
     return message;
   });
+
+  app.get('/smtp/stats', async () => stats.snapshot());
 
   app.delete('/smtp/messages', (_request, reply) => {
     const removed = mailbox.size;
     mailbox.clear();
-    logger.info({ removed }, 'mailbox cleared');
+    stats.reset();
+    logger.info({ removed }, 'mailbox cleared, counters reset');
     return reply.code(204).send();
   });
+
+  registerFaultAdmin(app, faults);
 
   return app;
 }

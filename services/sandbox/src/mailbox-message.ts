@@ -18,23 +18,22 @@ export interface MailboxAttachment {
   readonly content: string;
 }
 
-/** A message as the sandbox SMTP server received and parsed it. */
-export interface MailboxMessage {
+/**
+ * What the mailbox knows of a message as soon as it is stored: the envelope and the headers
+ * (parsed on the SMTP hot path, cheaply). Predicates and filters see this.
+ */
+export interface MailboxMessageSummary {
   /** Assigned by the mailbox (a UUID); also the id in the `250 OK: queued as <id>` reply. */
   readonly id: string;
   /** ISO 8601 time the message was stored. */
   readonly receivedAt: string;
   readonly envelope: MailboxEnvelope;
-  /** The `From` header as text (e.g. `"Ada" <ada@example.com>`), `''` when absent. */
+  /** The decoded `From` header (e.g. `Ada <ada@example.com>`), `''` when absent. */
   readonly from: string;
   /** Addresses of the `To` header (group members included), in order. */
   readonly to: readonly string[];
   /** Decoded `Subject`, `''` when absent. */
   readonly subject: string;
-  /** The text/plain part, `null` when there is none. */
-  readonly text: string | null;
-  /** The text/html part as sent (`cid:` links kept), `null` when there is none. */
-  readonly html: string | null;
   /** The `Message-ID` header, `null` when absent. */
   readonly messageId: string | null;
   /**
@@ -42,10 +41,18 @@ export interface MailboxMessage {
    * decoded. A header that appears more than once has its values joined with `', '`.
    */
   readonly headers: Readonly<Record<string, string>>;
-  readonly attachments: readonly MailboxAttachment[];
   /** Size of the raw message (the DATA payload) in bytes. */
   readonly size: number;
 }
 
-/** What the mailbox is given to store; it adds `id` and `receivedAt`. */
-export type NewMailboxMessage = Omit<MailboxMessage, 'id' | 'receivedAt'>;
+/** The body of a message: parsed (with mailparser) the first time the message is read. */
+export interface MailboxMessageBody {
+  /** The text/plain part, `null` when there is none. */
+  readonly text: string | null;
+  /** The text/html part as sent (`cid:` links kept), `null` when there is none. */
+  readonly html: string | null;
+  readonly attachments: readonly MailboxAttachment[];
+}
+
+/** A message as the sandbox SMTP server received it, headers and body. */
+export interface MailboxMessage extends MailboxMessageSummary, MailboxMessageBody {}

@@ -1,8 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '@crm/observability';
+import { FaultStore } from './faults';
 import { buildSandboxHttp } from './http-api';
-import { Mailbox } from './mailbox';
+import { DEFAULT_MAILBOX_CAPACITY, Mailbox } from './mailbox';
 import { startSmtpServer } from './smtp-server';
+import { SmtpStats } from './smtp-stats';
 
 export interface StartSandboxOptions {
   /**
@@ -22,16 +24,26 @@ export interface StartSandboxOptions {
   readonly httpPort?: number;
   readonly logger: Logger;
   /**
-   * Messages the mailbox keeps (the newest).
-   * @defaultValue 1000
+   * Messages the mailbox keeps (the newest; older ones are evicted).
+   * @defaultValue 10000
    */
   readonly capacity?: number;
+  /**
+   * Random numbers in [0, 1) deciding which messages a fault with `errorRate` < 1 refuses;
+   * give a seeded one for reproducible runs.
+   * @defaultValue Math.random
+   */
+  readonly random?: () => number;
 }
 
 /** A running sandbox. */
 export interface Sandbox {
   /** What the SMTP server received; read it directly in tests. */
   readonly mailbox: Mailbox;
+  /** The fault knobs (`/admin/faults`); set them directly in tests if you like. */
+  readonly faults: FaultStore;
+  /** The SMTP server's received / refused / dropped counters (`/smtp/stats`). */
+  readonly smtpStats: SmtpStats;
   readonly host: string;
   /** The SMTP port actually listened on. */
   readonly smtpPort: number;
@@ -43,7 +55,7 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-const defaults = { host: '127.0.0.1', smtpPort: 0, httpPort: 0, capacity: 1000 } as const;
+const defaults = { host: '127.0.0.1', smtpPort: 0, httpPort: 0, capacity: DEFAULT_MAILBOX_CAPACITY } as const;
 
 const isPort = (value: number): boolean => Number.isInteger(value) && value >= 0 && value <= 65_535;
 
@@ -66,8 +78,10 @@ export async function startSandbox(options: StartSandboxOptions): Promise<Sandbo
   const { host, logger } = props;
 
   const mailbox = new Mailbox({ capacity: props.capacity });
-  const smtp = await startSmtpServer({ host, port: props.smtpPort, mailbox, logger });
-  const http = buildSandboxHttp({ mailbox, logger });
+  const faults = new FaultStore({ logger });
+  const smtpStats = new SmtpStats();
+  const smtp = await startSmtpServer({ host, port: props.smtpPort, mailbox, logger, faults, stats: smtpStats, ...(props.random && { random: props.random }) });
+  const http = buildSandboxHttp({ mailbox, logger, faults, stats: smtpStats });
   try {
     await http.listen({ host, port: props.httpPort });
   } catch (error) {
@@ -84,6 +98,8 @@ export async function startSandbox(options: StartSandboxOptions): Promise<Sandbo
   };
   return Object.freeze({
     mailbox,
+    faults,
+    smtpStats,
     host,
     smtpPort: smtp.port,
     httpPort,

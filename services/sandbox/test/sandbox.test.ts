@@ -88,7 +88,7 @@ describe('sandbox', () => {
         from: 'noreply@crm.test',
         to: ['ada@example.com', 'bob@example.com', 'carol@example.com', 'audit@crm.test'],
       },
-      from: '"CRM" <noreply@crm.test>',
+      from: 'CRM <noreply@crm.test>',
       to: ['ada@example.com', 'bob@example.com'],
       subject: 'Résumé – budget €',
       text: 'Your budget is ready.\n',
