@@ -17,7 +17,7 @@ const moduleNameMapper = Object.fromEntries(
 );
 
 /** Dependencies published as ESM only, which jest must compile to run them on Node 20. */
-const esmOnlyPackages = ['cookie'];
+const esmOnlyPackages = ['cookie', 'content-disposition'];
 
 /** @type {import('jest').Config} */
 module.exports = {

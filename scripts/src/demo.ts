@@ -4,6 +4,8 @@ import type { Sandbox } from '@crm/sandbox';
 
 export interface DemoOptions {
   readonly ingestUrl: string;
+  /** An API key for `Authorization: Bearer`. */
+  readonly apiKey: string;
   readonly sandbox: Sandbox;
   readonly db: Kysely<Database>;
   readonly say: (line: string) => void;
@@ -16,11 +18,11 @@ export interface DemoOptions {
  * arriving in the sandbox mailbox with its status history. Resolves `true` when it arrived.
  */
 export async function runDemo(options: DemoOptions): Promise<boolean> {
-  const { ingestUrl, sandbox, db, say, timeoutMs = 30_000 } = options;
+  const { ingestUrl, apiKey, sandbox, db, say, timeoutMs = 30_000 } = options;
   say('demo: POST /api/crm/communications  (welcome message for client demo-client-42)');
   const response = await fetch(`${ingestUrl}/api/crm/communications`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'idempotency-key': `demo-welcome-${Date.now()}` },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}`, 'idempotency-key': `demo-welcome-${Date.now()}` },
     body: JSON.stringify({
       clientId: 'demo-client-42',
       planId: 'demo-plan-7',

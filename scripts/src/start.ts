@@ -9,7 +9,7 @@
  */
 import { join, resolve } from 'node:path';
 import { loadConfigOrExit, readEnvironment, type AppConfig } from '@crm/config';
-import { createDatabase, migrateToLatest } from '@crm/db';
+import { ApiKeyRepository, createDatabase, migrateToLatest } from '@crm/db';
 import { emailWorkerService } from '@crm/email-worker';
 import { ingestService } from '@crm/ingest';
 import { createLogger } from '@crm/observability';
@@ -30,10 +30,13 @@ async function main(): Promise<void> {
   const env = { ...readEnvironment() };
   // The quickstart is for reading, not for logs: warnings only, unless asked.
   env.LOG_LEVEL ||= 'warn';
+  // Where the Bull Board password comes from, to say so (it is never printed).
+  const operatorPasswordFrom = env.OPERATOR_PASSWORD ? 'OPERATOR_PASSWORD' : `"OPERATOR_PASSWORD" in ${join(dataDir, 'dev-secrets.json')}`;
   if (env.NODE_ENV !== 'production') {
     const secrets = devSecrets(dataDir);
     env.DB_ENCRYPTION_KEY ||= secrets.DB_ENCRYPTION_KEY;
     env.BLIND_INDEX_KEY ||= secrets.BLIND_INDEX_KEY;
+    env.OPERATOR_PASSWORD ||= secrets.OPERATOR_PASSWORD;
   }
 
   const stops: (() => Promise<unknown>)[] = [];
@@ -70,18 +73,30 @@ async function main(): Promise<void> {
     const runtime: Runtime = createRuntime({ service: 'quickstart', config: engineConfig, logger });
     stops.push(() => runtime.close());
     const ingestUrl = await startEngine(runtime, stops);
+    // A fresh API key on every start (keys are stored hashed, so an old one cannot be shown again).
+    const { key: apiKey } = await ApiKeyRepository.create(runtime.db(), { name: 'quickstart' });
 
     say('');
     say('crm-engine is running');
-    say(`  ingest API          ${ingestUrl}  (POST /api/crm/communications, GET /health, GET /ready)`);
+    say(`  ingest API          ${ingestUrl}  (docs/api.md; GET /health, GET /ready)`);
+    say(`  API key             ${apiKey}  (new for this run; more with npm run apikey:create -- --name <name>)`);
+    say(
+      config.operator.password === null
+        ? '  Bull Board          off (set OPERATOR_PASSWORD, 12+ characters)'
+        : `  Bull Board          ${ingestUrl}/admin/queues  (user ${config.operator.username}, password: ${operatorPasswordFrom})`,
+    );
     say(`  sandbox mailbox     ${sandbox.httpUrl}/smtp/messages`);
     say(`  sandbox SMTP        ${sandbox.host}:${sandbox.smtpPort}`);
     say(`  PostgreSQL          ${maskUrl(postgres.url)}${postgres.started ? '  (embedded, started by npm start)' : ''}`);
     say(`  Redis               ${maskUrl(redis.url)}${redis.started ? '  (redis-server, started by npm start)' : ''}`);
     say('');
+    say('try it:');
+    say(`  curl -s ${ingestUrl}/api/crm/communications -H 'authorization: Bearer ${apiKey}' \\`);
+    say(`    -H 'content-type: application/json' -d '{"clientId":"client-42","planId":"plan-7","messageType":"welcome","recipient":{"email":"ada@example.com"}}'`);
+    say('');
 
     if (!args.has('--no-demo')) {
-      const ok = await runDemo({ ingestUrl, sandbox, db: runtime.db(), say });
+      const ok = await runDemo({ ingestUrl, apiKey, sandbox, db: runtime.db(), say });
       if (args.has('--exit-after-demo')) {
         await stopAll();
         process.exit(ok ? 0 : 1);

@@ -9,7 +9,7 @@ import { ProviderBreakers } from '@crm/delivery';
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
 import { startStrategyWorker } from '@crm/strategy-worker';
-import { createTestDatabase, createTestRedis, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
+import { createTestApiKey, createTestDatabase, createTestRedis, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
 
 // The walking skeleton through every real part: ingest (Fastify) → PostgreSQL row → Redis
 // (crm.requests) → strategy worker → Redis (crm.email) → email worker → SMTP → sandbox.
@@ -23,6 +23,7 @@ let transport: EmailTransport;
 let workers: { close(): Promise<void> }[];
 let breakers: ProviderBreakers;
 let app: FastifyInstance;
+let auth: { authorization: string };
 const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
 const logger = createLogger({ service: 'skeleton-test', level: 'silent' });
 
@@ -46,6 +47,7 @@ beforeAll(async () => {
     }),
   ];
   app = await buildApp({ db: t.db, producer, keys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 1_000_000 });
+  ({ headers: auth } = await createTestApiKey(t.db));
 });
 
 afterAll(async () => {
@@ -60,7 +62,7 @@ afterAll(async () => {
 });
 
 async function send(body: Record<string, unknown>): Promise<string> {
-  const response = await app.inject({ method: 'POST', url: '/api/crm/communications', payload: body });
+  const response = await app.inject({ method: 'POST', url: '/api/crm/communications', payload: body, headers: auth });
   expect(response.statusCode).toBe(202);
   return response.json<{ id: string }>().id;
 }

@@ -9,6 +9,7 @@ export * from './communication-analytics';
 export * from './client-contact-repository';
 export * from './client-contact-batch';
 export * from './communication-batch';
+export * from './communication-intake';
 export * from './api-key-repository';
 
 import {

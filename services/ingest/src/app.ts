@@ -5,9 +5,14 @@ import type { Kysely } from 'kysely';
 import type { Database, PiiKeys } from '@crm/db';
 import type { Logger } from '@crm/observability';
 import type { QueueProducer } from '@crm/queue';
+import { ApiKeyAuthenticator, registerApiKeyAuth } from './auth';
 import { registerErrorHandling } from './error-handler';
+import { operatorRoutes, type OperatorAccess } from './operator';
+import { batchRoutes } from './routes/batch';
+import { cancelRoutes } from './routes/cancel';
 import { communicationsRoutes } from './routes/communications';
 import { healthRoutes } from './routes/health';
+import { readRoutes } from './routes/read';
 
 /** Everything the HTTP API needs, passed in (tests build the same app on real PG and Redis). */
 export interface IngestDeps {
@@ -17,8 +22,19 @@ export interface IngestDeps {
   readonly logger: Logger;
   /** Answers when Redis does (for /ready). */
   readonly redisPing: () => Promise<unknown>;
-  /** Largest accepted body, in bytes; larger gets 413. */
+  /** Largest accepted body, in bytes; larger gets 413 (the batch route takes ten times this). */
   readonly bodyLimitBytes: number;
+  /**
+   * Who may open the operator pages (Bull Board at /admin/queues), from `config.operator`.
+   * @defaultValue no password: those pages answer 503
+   */
+  readonly operator?: OperatorAccess;
+  /**
+   * How long a verified API key is trusted without asking PostgreSQL again, in ms; a revoked
+   * key keeps working this long at most.
+   * @defaultValue 60000
+   */
+  readonly apiKeyCacheTtlMs?: number;
 }
 
 /**
@@ -47,7 +63,16 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
     request.log.debug({ method: request.method, url: request.routeOptions.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
   registerErrorHandling(app);
+  registerApiKeyAuth(app, new ApiKeyAuthenticator({
+    db: deps.db,
+    logger: deps.logger,
+    ...(deps.apiKeyCacheTtlMs !== undefined && { cacheTtlMs: deps.apiKeyCacheTtlMs }),
+  }));
   await app.register(healthRoutes, deps);
   await app.register(communicationsRoutes, deps);
+  await app.register(batchRoutes, deps);
+  await app.register(readRoutes, deps);
+  await app.register(cancelRoutes, deps);
+  await app.register(operatorRoutes, { producer: deps.producer, operator: deps.operator ?? { username: 'operator', password: null } });
   return app;
 }

@@ -1,4 +1,6 @@
 export * from './app';
+export * from './auth';
+export * from './operator';
 export * from './ingest';
 export * from './problem';
 export * from './service';

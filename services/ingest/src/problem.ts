@@ -5,12 +5,16 @@
 export const problemTypes = Object.freeze({
   validation_failed: { status: 400, title: 'The request is not valid' },
   invalid_json: { status: 400, title: 'The body is not valid JSON' },
+  unauthorized: { status: 401, title: 'A valid API key is required' },
+  operator_unauthorized: { status: 401, title: 'Operator credentials are required' },
   not_found: { status: 404, title: 'Not found' },
+  not_cancellable: { status: 409, title: 'The communication can no longer be cancelled' },
   idempotency_conflict: { status: 409, title: 'The idempotency key was used with a different request' },
   body_too_large: { status: 413, title: 'The body is larger than the configured limit' },
   unsupported_media_type: { status: 415, title: 'The content type is not supported; send application/json' },
   unreachable_client: { status: 422, title: 'The client cannot be reached on any channel' },
   not_ready: { status: 503, title: 'A dependency is not available' },
+  operator_access_disabled: { status: 503, title: 'Operator pages are switched off (OPERATOR_PASSWORD is not set)' },
   internal: { status: 500, title: 'Internal error' },
 } as const);
 export type ProblemCode = keyof typeof problemTypes;

@@ -13,6 +13,7 @@ export const ingestService: ServiceStart = async (runtime) => {
       logger: runtime.logger,
       redisPing: () => connection.ping(),
       bodyLimitBytes: config.server.bodyLimitBytes,
+      operator: config.operator,
     },
     config.server,
   );

@@ -5,13 +5,14 @@ import { CommunicationRepository, getClientContact } from '@crm/db';
 import { buildApp } from '@crm/ingest';
 import { createLogger } from '@crm/observability';
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
-import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@crm/testing';
+import { createTestApiKey, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@crm/testing';
 
 let t: TestDatabase;
 let r: TestRedis;
 let connection: Redis;
 let producer: QueueProducer;
 let app: FastifyInstance;
+let auth: { authorization: string };
 const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
 
 beforeAll(async () => {
@@ -23,6 +24,7 @@ beforeAll(async () => {
     db: t.db, producer, keys, logger: createLogger({ service: 'ingest-test', level: 'silent' }),
     redisPing: () => connection.ping(), bodyLimitBytes: 4096,
   });
+  ({ headers: auth } = await createTestApiKey(t.db));
 });
 afterAll(async () => {
   await app.close();
@@ -39,7 +41,7 @@ const valid = {
   recipient: { email: 'ada@example.com' },
 };
 const post = (payload: unknown, headers: Record<string, string> = {}) =>
-  app.inject({ method: 'POST', url: '/api/crm/communications', payload: payload as object, headers });
+  app.inject({ method: 'POST', url: '/api/crm/communications', payload: payload as object, headers: { ...auth, ...headers } });
 const countRows = async () =>
   Number((await sql<{ n: string }>`SELECT count(*) AS n FROM crm_communications`.execute(t.db)).rows[0]?.n);
 const countPreferences = async () =>
@@ -83,6 +85,20 @@ describe('POST /api/crm/communications', () => {
     expect(viaBody.statusCode).toBe(200);
     const contradicting = await post({ ...valid, idempotencyKey: 'other' }, headers);
     expect(contradicting.statusCode).toBe(400);
+  });
+
+  it('stores one row for 20 concurrent identical requests with one Idempotency-Key', async () => {
+    const headers = { 'idempotency-key': 'concurrent-20' };
+    const body = { ...valid, clientId: 'client-concurrent', recipient: { email: 'concurrent@example.com' } };
+    const responses = await Promise.all(Array.from({ length: 20 }, () => post(body, headers)));
+    const codes = responses.map((response) => response.statusCode).sort();
+    expect(codes).toEqual([200, ...Array<number>(18).fill(200), 202].sort());
+    expect(codes.filter((code) => code === 202)).toHaveLength(1);
+    const ids = new Set(responses.map((response) => response.json<{ id: string }>().id));
+    expect(ids.size).toBe(1);
+    const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM crm_communications WHERE idempotency_key = 'concurrent-20'`.execute(t.db);
+    expect(Number(rows[0]?.n)).toBe(1);
+    expect(await producer.queue('crm.requests').getJob(`${[...ids][0]}.request`)).toBeDefined();
   });
 
   it('answers 422 for a client with no address, writing nothing', async () => {
@@ -130,18 +146,18 @@ describe('POST /api/crm/communications', () => {
   });
 
   it('answers 400 for a body that is not JSON', async () => {
-    const response = await app.inject({ method: 'POST', url: '/api/crm/communications', payload: '{"clientId": ', headers: { 'content-type': 'application/json' } });
+    const response = await app.inject({ method: 'POST', url: '/api/crm/communications', payload: '{"clientId": ', headers: { ...auth, 'content-type': 'application/json' } });
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.json()).toMatchObject({ code: 'invalid_json', errors: [{ field: 'body' }] });
-    const empty = await app.inject({ method: 'POST', url: '/api/crm/communications', payload: '', headers: { 'content-type': 'application/json' } });
+    const empty = await app.inject({ method: 'POST', url: '/api/crm/communications', payload: '', headers: { ...auth, 'content-type': 'application/json' } });
     expect(empty.statusCode).toBe(400);
     expect(empty.json()).toMatchObject({ code: 'invalid_json' });
   });
 
   it('answers 415 naming the header for an unknown content type', async () => {
     for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
-      const response = await app.inject({ method: 'POST', url: '/api/crm/communications', payload: JSON.stringify(valid), headers: { 'content-type': contentType } });
+      const response = await app.inject({ method: 'POST', url: '/api/crm/communications', payload: JSON.stringify(valid), headers: { ...auth, 'content-type': contentType } });
       expect(response.statusCode).toBe(415);
       expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(response.json()).toMatchObject({ code: 'unsupported_media_type', errors: [{ field: 'content-type', in: 'header' }] });
@@ -157,7 +173,7 @@ describe('POST /api/crm/communications', () => {
   });
 
   it('answers 404 problem+json for an unknown route', async () => {
-    const response = await app.inject({ method: 'GET', url: '/api/crm/nothing-here' });
+    const response = await app.inject({ method: 'GET', url: '/api/crm/nothing-here', headers: auth });
     expect(response.statusCode).toBe(404);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
   });

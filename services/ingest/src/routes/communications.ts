@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CommunicationRequestSchema, CommunicationStatusSchema, requestHash, type CommunicationRequest } from '@crm/core';
-import { CommunicationRepository, getContactAvailability, upsertClientContact, type SaveResult } from '@crm/db';
+import { acceptCommunication } from '@crm/db';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
 
@@ -20,10 +20,11 @@ function idempotencyKeyOf(header: string | undefined, body: CommunicationRequest
 }
 
 /**
- * `POST /api/crm/communications`: validates the request, stores the recipient's contact details
- * (encrypted, with the preferences) and the communication in one transaction, and only then
- * enqueues the job (ids only). If Redis is away at that moment the request still succeeds: the
- * row is the outbox, and it is enqueued again from PostgreSQL.
+ * `POST /api/crm/communications`: validates the request, stores the communication and the
+ * recipient's contact details (encrypted, with the preferences) atomically, in one statement
+ * (see `acceptCommunication`), and only then enqueues the job (ids only). If Redis is away at
+ * that moment the request still succeeds: the row is the outbox, and it is enqueued again
+ * from PostgreSQL.
  */
 export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
   app.withTypeProvider<ZodTypeProvider>().post(
@@ -33,16 +34,10 @@ export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, 
       const body = request.body;
       const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key'], body);
 
-      const result: SaveResult = await deps.db.transaction().execute(async (trx) => {
-        if (body.recipient) {
-          await upsertClientContact(trx, deps.keys, {
-            clientId: body.clientId,
-            ...(body.recipient.email !== undefined && { email: body.recipient.email }),
-            ...(body.recipient.phone !== undefined && { phone: body.recipient.phone }),
-            ...(body.recipient.timezone !== undefined && { timezone: body.recipient.timezone }),
-          });
-        }
-        const saved = await CommunicationRepository.save(trx, {
+      const result = await acceptCommunication(
+        deps.db,
+        deps.keys,
+        {
           clientId: body.clientId,
           planId: body.planId,
           messageType: body.messageType,
@@ -53,25 +48,21 @@ export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, 
           metadata: body.metadata,
           idempotencyKey,
           requestHash: idempotencyKey === null ? null : requestHash({ ...body, idempotencyKey }),
-        });
-        // Thrown inside the transaction, so that the recipient's details are not stored either.
-        if (saved.outcome === 'conflict') {
-          throw new ProblemError('idempotency_conflict', `idempotency key already used by communication ${saved.communication.id} with a different body`, [
-            { field: 'idempotencyKey', in: 'body', message: 'was used with a different request' },
-          ]);
-        }
-        if (saved.outcome === 'created') {
-          const contact = await getContactAvailability(trx, body.clientId);
-          if (!contact?.email && !contact?.phone) {
-            throw new ProblemError('unreachable_client', 'the client has no email address or phone number', [
-              { field: 'recipient', in: 'body', message: 'give recipient.email or recipient.phone, or store them in the client preferences first' },
-            ]);
-          }
-        }
-        return saved;
-      });
-
-      const { communication } = result;
+        },
+        body.recipient,
+      );
+      if (result.outcome === 'unreachable') {
+        throw new ProblemError('unreachable_client', 'the client has no email address or phone number', [
+          { field: 'recipient', in: 'body', message: 'give recipient.email or recipient.phone, or store them in the client preferences first' },
+        ]);
+      }
+      // Nothing was stored for a conflict: neither the communication nor the recipient's details.
+      if (result.outcome === 'conflict') {
+        throw new ProblemError('idempotency_conflict', `idempotency key already used by communication ${result.id} with a different body`, [
+          { field: 'idempotencyKey', in: 'body', message: 'was used with a different request' },
+        ]);
+      }
+      const communication = result;
       if (result.outcome === 'created') {
         try {
           await deps.producer.enqueue('crm.requests', { communicationId: communication.id });

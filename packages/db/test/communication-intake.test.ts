@@ -1,0 +1,80 @@
+import { sql } from 'kysely';
+import { acceptCommunication, CommunicationRepository, getClientContact, upsertClientContact, type NewCommunication } from '@crm/db';
+import { createTestDatabase, type TestDatabase } from '@crm/testing';
+
+let t: TestDatabase;
+const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
+beforeAll(async () => {
+  t = await createTestDatabase();
+});
+afterAll(() => t.destroy());
+
+const input = (overrides: Partial<NewCommunication> = {}): NewCommunication => ({
+  clientId: 'intake-1', planId: 'plan-1', messageType: 'welcome', urgency: 'high', requestedChannel: 'email',
+  sendAt: new Date('2031-02-03T04:05:06.789Z'), variables: { clientName: 'Ada' }, metadata: { run: 1 },
+  idempotencyKey: null, requestHash: null, ...overrides,
+});
+const count = async (table: 'crm_communications' | 'crm_client_preferences' | 'crm_delivery_logs') =>
+  Number((await sql<{ n: string }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(t.db)).rows[0]?.n);
+
+describe('acceptCommunication', () => {
+  it('stores the communication, its log row and the recipient in one statement', async () => {
+    const result = await acceptCommunication(t.db, keys, input(), { email: ' Ada@Example.com', timezone: 'Europe/Paris' });
+    expect(result).toEqual({ outcome: 'created', id: expect.any(String), status: 'pending' });
+    if (result.outcome !== 'created') throw new Error('not created');
+    expect(await CommunicationRepository.findById(t.db, result.id)).toMatchObject({
+      client_id: 'intake-1', urgency: 'high', requested_channel: 'email', send_at: new Date('2031-02-03T04:05:06.789Z'), variables: { clientName: 'Ada' }, metadata: { run: 1 },
+    });
+    expect(await CommunicationRepository.listLogs(t.db, result.id)).toEqual([expect.objectContaining({ event: 'created', to_status: 'pending' })]);
+    expect(await getClientContact(t.db, keys, 'intake-1')).toEqual({ email: 'ada@example.com', phone: null });
+  });
+
+  it('updates given details, keeps the others, and leaves an unchanged one alone', async () => {
+    await upsertClientContact(t.db, keys, { clientId: 'intake-2', email: 'old@example.com', phone: '+14155550100', timezone: 'Asia/Tokyo' });
+    await acceptCommunication(t.db, keys, input({ clientId: 'intake-2' }), { email: 'new@example.com' });
+    expect(await getClientContact(t.db, keys, 'intake-2')).toEqual({ email: 'new@example.com', phone: '+14155550100' });
+    const before = await t.db.selectFrom('crm_client_preferences').selectAll().where('client_id', '=', 'intake-2').executeTakeFirstOrThrow();
+    expect(before.timezone).toBe('Asia/Tokyo');
+    await acceptCommunication(t.db, keys, input({ clientId: 'intake-2' }), { email: 'NEW@example.com' });
+    const after = await t.db.selectFrom('crm_client_preferences').selectAll().where('client_id', '=', 'intake-2').executeTakeFirstOrThrow();
+    expect(after).toEqual(before);
+  });
+
+  it('refuses an unreachable client, writing nothing', async () => {
+    const before = [await count('crm_communications'), await count('crm_client_preferences'), await count('crm_delivery_logs')];
+    expect(await acceptCommunication(t.db, keys, input({ clientId: 'nobody' }), null)).toEqual({ outcome: 'unreachable' });
+    expect(await acceptCommunication(t.db, keys, input({ clientId: 'nobody' }), { timezone: 'Europe/Paris' })).toEqual({ outcome: 'unreachable' });
+    expect([await count('crm_communications'), await count('crm_client_preferences'), await count('crm_delivery_logs')]).toEqual(before);
+  });
+
+  it('accepts a client with stored details and no recipient', async () => {
+    expect(await acceptCommunication(t.db, keys, input({ clientId: 'intake-1' }), null)).toMatchObject({ outcome: 'created' });
+  });
+
+  it('answers duplicates and conflicts without storing the recipient of either', async () => {
+    const keyed = input({ clientId: 'intake-3', idempotencyKey: 'intake-key', requestHash: 'h1' });
+    const first = await acceptCommunication(t.db, keys, keyed, { email: 'three@example.com' });
+    const again = await acceptCommunication(t.db, keys, keyed, { email: 'three@example.com' });
+    const conflict = await acceptCommunication(t.db, keys, { ...keyed, requestHash: 'h2' }, { email: 'other@example.com' });
+    expect(first.outcome).toBe('created');
+    expect(again).toEqual({ ...first, outcome: 'duplicate' });
+    expect(conflict).toEqual({ ...first, outcome: 'conflict' });
+    expect(await getClientContact(t.db, keys, 'intake-3')).toEqual({ email: 'three@example.com', phone: null });
+  });
+
+  it('answers a duplicate even when the client can no longer be reached', async () => {
+    const keyed = input({ clientId: 'intake-4', idempotencyKey: 'intake-key-4', requestHash: 'h' });
+    const first = await acceptCommunication(t.db, keys, keyed, { phone: '+14155550111' });
+    await t.db.updateTable('crm_client_preferences').set({ phone_encrypted: null, phone_hash: null }).where('client_id', '=', 'intake-4').execute();
+    expect(await acceptCommunication(t.db, keys, keyed, null)).toEqual({ ...first, outcome: 'duplicate' });
+  });
+
+  it('makes one row of concurrent identical requests', async () => {
+    const keyed = input({ clientId: 'intake-5', idempotencyKey: 'intake-race', requestHash: 'h' });
+    const results = await Promise.all(Array.from({ length: 20 }, () => acceptCommunication(t.db, keys, keyed, { email: 'race@example.com' })));
+    expect(results.filter((r) => r.outcome === 'created')).toHaveLength(1);
+    expect(results.filter((r) => r.outcome === 'duplicate')).toHaveLength(19);
+    const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM crm_communications WHERE idempotency_key = 'intake-race'`.execute(t.db);
+    expect(Number(rows[0]?.n)).toBe(1);
+  });
+});
