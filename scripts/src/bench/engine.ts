@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { Pool } from 'undici';
-import * as crmDb from '@crm/db';
+import { ApiKeyRepository, type Database } from '@crm/db';
 import { ChildGroup, freePort, waitUntil } from './children';
 import type { BenchOptions } from './options';
 
@@ -118,16 +118,9 @@ export class Engine {
   }
 }
 
-/**
- * An API key for ingest (`ApiKeyRepository.create` of @crm/db), or `undefined` while the
- * repository does not have one (then ingest takes requests without a key).
- */
-export async function createApiKey(db: Kysely<crmDb.Database>): Promise<string | undefined> {
-  const repository = (crmDb as unknown as Record<string, unknown>).ApiKeyRepository as
-    | { create?: (db: Kysely<crmDb.Database>, input: { name: string }) => Promise<{ key: string }> }
-    | undefined;
-  if (!repository?.create) return undefined;
-  return (await repository.create(db, { name: 'bench' })).key;
+/** A new API key for ingest (`Authorization: Bearer <key>`), stored hashed in the bench's database. */
+export async function createApiKey(db: Kysely<Database>): Promise<string> {
+  return (await ApiKeyRepository.create(db, { name: 'bench' })).key;
 }
 
 /** One communication request of the bench: a new client each, its address given inline. */
@@ -152,9 +145,9 @@ export class IngestClient {
   readonly #pool: Pool;
   readonly #headers: Record<string, string>;
 
-  constructor(url: string, connections: number, apiKey: string | undefined) {
+  constructor(url: string, connections: number, apiKey: string) {
     this.#pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
-    this.#headers = { 'content-type': 'application/json', ...(apiKey && { authorization: `Bearer ${apiKey}` }) };
+    this.#headers = { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` };
   }
 
   async post(path: string, payload: unknown): Promise<Posted> {

@@ -2,15 +2,18 @@ import type { BenchReport } from './run';
 
 const fmt = (value: number | undefined | null, digits = 0) => (value === undefined || value === null || Number.isNaN(value) ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 
+/** Latency in ms: one decimal below 100 ms, whole ms above. */
+const ms = (value: number) => fmt(value, value < 100 ? 1 : 0);
+
 /** The report as markdown: the comparison table, then the engine's other figures. */
 export function markdown(report: BenchReport): string {
   const lines: string[] = [];
   const { baseline, engine } = report;
   lines.push('| pipeline | messages/s | p50 ms | p99 ms | vs baseline |', '|---|---|---|---|---|');
-  if (baseline) lines.push(`| raw BullMQ, two hops (2 processes) | ${fmt(baseline.throughput)} | ${fmt(baseline.latencyMs.p50, 1)} | ${fmt(baseline.latencyMs.p99, 1)} | 100% |`);
+  if (baseline) lines.push(`| raw BullMQ, two hops (2 processes) | ${fmt(baseline.throughput)} | ${ms(baseline.latencyMs.p50)} | ${ms(baseline.latencyMs.p99)} | 100% |`);
   if (engine) {
     const ratio = engine.ratioToBaseline === null ? '–' : `${fmt(engine.ratioToBaseline * 100, 1)}%`;
-    lines.push(`| engine, HTTP → sent (4 processes) | ${fmt(engine.throughput)} | ${fmt(engine.latencyMs.p50)} | ${fmt(engine.latencyMs.p99)} | ${ratio} |`);
+    lines.push(`| engine, HTTP → sent (4 processes) | ${fmt(engine.throughput)} | ${ms(engine.latencyMs.p50)} | ${ms(engine.latencyMs.p99)} | ${ratio} |`);
   }
   lines.push('', '| engine figure | value |', '|---|---|');
   if (engine) {
@@ -20,7 +23,7 @@ export function markdown(report: BenchReport): string {
   }
   const { ingest, redisMemory, statements, latencyAtLoad } = report;
   if (ingest) {
-    lines.push(`| ingest alone, single POSTs, ${ingest.single.connections} connections | ${fmt(ingest.single.requestsPerSecond)} requests/s (p50 ${fmt(ingest.single.latencyMs.p50, 1)} ms, p99 ${fmt(ingest.single.latencyMs.p99, 1)} ms) |`);
+    lines.push(`| ingest alone, single POSTs, ${ingest.single.connections} connections | ${fmt(ingest.single.requestsPerSecond)} requests/s (p50 ${ms(ingest.single.latencyMs.p50)} ms, p99 ${ms(ingest.single.latencyMs.p99)} ms) |`);
     const batch = ingest.batch;
     if (batch?.available) lines.push(`| ingest alone, batches of ${batch.batchSize}, ${batch.requestsInFlight} in flight | ${fmt(batch.itemsPerSecond)} messages/s (p50 ${fmt(batch.latencyMs?.p50)} ms per batch) |`);
     else lines.push('| ingest alone, batch endpoint | not available (404) |');
@@ -34,8 +37,16 @@ export function markdown(report: BenchReport): string {
   if (engine) lines.push(`| Redis memory held per sent message after the run | ${fmt(engine.redisBytesHeldPerSentMessage)} B |`);
   if (latencyAtLoad) {
     const l = latencyAtLoad;
-    lines.push(`| accept → provider call at ${l.offeredRate} msg/s offered | p50 ${fmt(l.acceptToProviderCallMs.p50)} ms, p99 ${fmt(l.acceptToProviderCallMs.p99)} ms |`);
-    lines.push(`| accept → sent at ${l.offeredRate} msg/s offered | p50 ${fmt(l.acceptToSentMs.p50)} ms, p99 ${fmt(l.acceptToSentMs.p99)} ms |`);
+    lines.push(`| accept → provider call at ${l.offeredRate} msg/s offered | p50 ${ms(l.acceptToProviderCallMs.p50)} ms, p99 ${ms(l.acceptToProviderCallMs.p99)} ms |`);
+    lines.push(`| accept → sent at ${l.offeredRate} msg/s offered | p50 ${ms(l.acceptToSentMs.p50)} ms, p99 ${ms(l.acceptToSentMs.p99)} ms |`);
   }
+  const { machine: m, durability: d } = report;
+  lines.push(
+    '',
+    `Machine: ${m.cpuModel}, ${m.cores} cores, ${m.ramGiB} GiB RAM, Node ${m.node}, load ${m.loadAverage} at the start. ` +
+      `PostgreSQL ${d.postgres.version.split(' ')[0]} synchronous_commit=${d.postgres.synchronous_commit}, fsync=${d.postgres.fsync}; ` +
+      `Redis ${d.redis.version} appendonly=${d.redis.appendonly}, save="${d.redis.save}".`,
+  );
+  if (engine) lines.push(`Engine throughput: ${engine.throughputMethod}; baseline: ${baseline?.throughputMethod ?? '–'}.`);
   return lines.join('\n');
 }

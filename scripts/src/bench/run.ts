@@ -27,8 +27,6 @@ export interface BenchReport {
   readonly options: Record<string, unknown>;
   readonly machine: Machine;
   readonly durability: Durability;
-  /** Whether ingest was called with an API key (false while @crm/db has no ApiKeyRepository). */
-  readonly apiKey: boolean;
   readonly baseline: PipelineResult | null;
   readonly engine: (EngineRun & { readonly ratioToBaseline: number | null; readonly redisBytesHeldPerSentMessage: number }) | null;
   readonly ingest: { readonly single: SingleIngestRate; readonly batch: BatchIngestRate | null } | null;
@@ -63,7 +61,6 @@ async function withEngine<T>(
     db: Awaited<ReturnType<typeof createBenchDatabase>>;
     prefix: string;
     client: () => Promise<IngestClient>;
-    apiKey: string | undefined;
     start: (services: readonly ServiceName[]) => Promise<void>;
   }) => Promise<T>,
   databaseUrlFor?: (databaseName: string) => Promise<Partial<Record<ServiceName, string>>>,
@@ -93,7 +90,6 @@ async function withEngine<T>(
       engine,
       db,
       prefix,
-      apiKey,
       start: async (services) => {
         await engine.start(services);
         const pids = engine.children.pids().map(([name, pid]) => `${name} ${pid}`).join(', ');
@@ -151,10 +147,8 @@ export async function runBench(options: BenchOptions, runContext: RunContext): P
 
   let ingest: BenchReport['ingest'] = null;
   let redisMemory: RedisMemory | null = null;
-  let apiKey = false;
   if (!options.skip.has('ingest') || !options.skip.has('memory')) {
-    const result = await withEngine(context, options, 'ingest', async ({ engine, client, prefix, apiKey: key, start }) => {
-      apiKey = key !== undefined;
+    const result = await withEngine(context, options, 'ingest', async ({ engine, client, prefix, start }) => {
       await start(['ingest']);
       return runIngestRates({
         client: await client(),
@@ -173,8 +167,7 @@ export async function runBench(options: BenchOptions, runContext: RunContext): P
     redisMemory = result.memory;
   }
 
-  const main = await withEngine(context, options, 'engine', async ({ engine, db, client, prefix, apiKey: key, start }) => {
-    apiKey = key !== undefined;
+  const main = await withEngine(context, options, 'engine', async ({ engine, db, client, prefix, start }) => {
     await start(serviceNames);
     const check = () => engine.check();
     const http = await client();
@@ -249,7 +242,6 @@ export async function runBench(options: BenchOptions, runContext: RunContext): P
     finishedAt: new Date().toISOString(),
     options: { ...options, skip: [...options.skip] },
     ...info,
-    apiKey,
     baseline,
     engine,
     ingest,
