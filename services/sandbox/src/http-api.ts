@@ -8,6 +8,8 @@ import type { Mailbox } from './mailbox';
 import { problem, sendProblem } from './problem-details';
 import { SmtpStats } from './smtp-stats';
 import { parseInput } from './validation';
+import { registerTwilioSimulator, type TwilioSimulatorOptions } from './twilio';
+import { registerWhatsAppSimulator, type WhatsAppSimulatorOptions } from './whatsapp';
 
 export interface SandboxHttpDependencies {
   readonly mailbox: Mailbox;
@@ -16,6 +18,10 @@ export interface SandboxHttpDependencies {
   readonly faults?: FaultStore;
   /** The SMTP server's counters, for `GET /smtp/stats`. @defaultValue a new one */
   readonly stats?: SmtpStats;
+  /** The Twilio stand-in under `/twilio` and its outbox at `/sms/messages` (see twilio.ts). */
+  readonly twilio?: TwilioSimulatorOptions;
+  /** The WhatsApp Cloud API stand-in under `/whatsapp` and its outbox at `/whatsapp/messages`. */
+  readonly whatsapp?: WhatsAppSimulatorOptions;
 }
 
 /** Largest `limit` accepted by `GET /smtp/messages`. */
@@ -45,6 +51,8 @@ const messageParams = z.strictObject({ id: z.string().min(1).max(200) });
  * - `GET /smtp/stats` → `{ received, refused, dropped }`
  * - `DELETE /smtp/messages` → 204, mailbox emptied and counters reset
  * - `GET|PUT|DELETE /admin/faults[/:channel]`: the fault knobs (see admin-faults.ts)
+ * - with `twilio` / `whatsapp`: the provider stand-ins under `/twilio` and `/whatsapp`, and their
+ *   outboxes `GET|DELETE /sms/messages` and `GET|DELETE /whatsapp/messages`
  *
  * Errors are `application/problem+json`. Requests are logged by route and status only (never
  * the query string, which may hold an address).
@@ -53,7 +61,7 @@ const messageParams = z.strictObject({ id: z.string().min(1).max(200) });
  * const app = buildSandboxHttp({ mailbox, logger });
  * await app.listen({ host: '127.0.0.1', port: 4010 });
  */
-export function buildSandboxHttp({ mailbox, logger, ...dependencies }: SandboxHttpDependencies): SandboxHttp {
+export function buildSandboxHttp({ mailbox, logger, twilio, whatsapp, ...dependencies }: SandboxHttpDependencies): SandboxHttp {
   const { faults = new FaultStore({ logger }), stats = new SmtpStats() } = dependencies;
   // Fastify's own request lines carry the URL, query string included; ours below do not.
   const app = fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) });
@@ -109,6 +117,9 @@ export function buildSandboxHttp({ mailbox, logger, ...dependencies }: SandboxHt
   });
 
   registerFaultAdmin(app, faults);
+
+  if (twilio) registerTwilioSimulator(app, twilio);
+  if (whatsapp) registerWhatsAppSimulator(app, whatsapp);
 
   return app;
 }

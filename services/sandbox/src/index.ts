@@ -20,3 +20,7 @@ export {
 export { SmtpStats, type SmtpStatsSnapshot } from './smtp-stats';
 export { buildSandboxHttp, type SandboxHttpDependencies, type SandboxHttp, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT } from './http-api';
 export { problem, sendProblem, type ProblemDetails } from './problem-details';
+export { SentMessages, type StoredMessageBase, type ListSentMessagesOptions } from './sent-messages';
+export { registerTwilioSimulator, registerOutboxRoutes, twilioError, twilioMagicNumbers, type SandboxSms, type TwilioSimulatorOptions, type TwilioErrorBody } from './twilio';
+export { registerWhatsAppSimulator, graphError, type SandboxWhatsAppMessage, type WhatsAppSimulatorOptions, type GraphErrorBody } from './whatsapp';
+export { applyFault, type SimulatorFault, type FaultSource, type FaultOutcome } from './simulator-faults';

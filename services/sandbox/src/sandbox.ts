@@ -1,10 +1,14 @@
 import type { AddressInfo } from 'node:net';
+import { variables } from '@crm/config';
 import type { Logger } from '@crm/observability';
 import { FaultStore } from './faults';
 import { buildSandboxHttp } from './http-api';
 import { DEFAULT_MAILBOX_CAPACITY, Mailbox } from './mailbox';
+import { SentMessages } from './sent-messages';
 import { startSmtpServer } from './smtp-server';
 import { SmtpStats } from './smtp-stats';
+import type { SandboxSms } from './twilio';
+import type { SandboxWhatsAppMessage } from './whatsapp';
 
 export interface StartSandboxOptions {
   /**
@@ -34,6 +38,16 @@ export interface StartSandboxOptions {
    * @defaultValue Math.random
    */
   readonly random?: () => number;
+  /**
+   * The Twilio credentials the stand-in accepts.
+   * @defaultValue the defaults of TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN
+   */
+  readonly twilio?: { readonly accountSid: string; readonly authToken: string };
+  /**
+   * The WhatsApp phone number id and access token the stand-in accepts.
+   * @defaultValue the defaults of WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_ACCESS_TOKEN
+   */
+  readonly whatsapp?: { readonly phoneNumberId: string; readonly accessToken: string };
 }
 
 /** A running sandbox. */
@@ -44,6 +58,10 @@ export interface Sandbox {
   readonly faults: FaultStore;
   /** The SMTP server's received / refused / dropped counters (`/smtp/stats`). */
   readonly smtpStats: SmtpStats;
+  /** What the Twilio stand-in accepted. */
+  readonly sms: SentMessages<SandboxSms>;
+  /** What the WhatsApp stand-in accepted. */
+  readonly whatsapp: SentMessages<SandboxWhatsAppMessage>;
   readonly host: string;
   /** The SMTP port actually listened on. */
   readonly smtpPort: number;
@@ -55,7 +73,16 @@ export interface Sandbox {
   stop(): Promise<void>;
 }
 
-const defaults = { host: '127.0.0.1', smtpPort: 0, httpPort: 0, capacity: DEFAULT_MAILBOX_CAPACITY } as const;
+const defaultOf = (spec: { readonly default?: string }): string => spec.default ?? '';
+
+const defaults = {
+  host: '127.0.0.1',
+  smtpPort: 0,
+  httpPort: 0,
+  capacity: DEFAULT_MAILBOX_CAPACITY,
+  twilio: { accountSid: defaultOf(variables.TWILIO_ACCOUNT_SID), authToken: defaultOf(variables.TWILIO_AUTH_TOKEN) },
+  whatsapp: { phoneNumberId: defaultOf(variables.WHATSAPP_PHONE_NUMBER_ID), accessToken: defaultOf(variables.WHATSAPP_ACCESS_TOKEN) },
+} as const;
 
 const isPort = (value: number): boolean => Number.isInteger(value) && value >= 0 && value <= 65_535;
 
@@ -81,7 +108,16 @@ export async function startSandbox(options: StartSandboxOptions): Promise<Sandbo
   const faults = new FaultStore({ logger });
   const smtpStats = new SmtpStats();
   const smtp = await startSmtpServer({ host, port: props.smtpPort, mailbox, logger, faults, stats: smtpStats, ...(props.random && { random: props.random }) });
-  const http = buildSandboxHttp({ mailbox, logger, faults, stats: smtpStats });
+  const sms = new SentMessages<SandboxSms>({ capacity: props.capacity });
+  const whatsapp = new SentMessages<SandboxWhatsAppMessage>({ capacity: props.capacity });
+  const http = buildSandboxHttp({
+    mailbox,
+    logger,
+    faults,
+    stats: smtpStats,
+    twilio: { store: sms, accountSid: props.twilio.accountSid, authToken: props.twilio.authToken, faults, ...(props.random && { random: props.random }) },
+    whatsapp: { store: whatsapp, phoneNumberId: props.whatsapp.phoneNumberId, accessToken: props.whatsapp.accessToken, faults, ...(props.random && { random: props.random }) },
+  });
   try {
     await http.listen({ host, port: props.httpPort });
   } catch (error) {
@@ -100,6 +136,8 @@ export async function startSandbox(options: StartSandboxOptions): Promise<Sandbo
     mailbox,
     faults,
     smtpStats,
+    sms,
+    whatsapp,
     host,
     smtpPort: smtp.port,
     httpPort,
