@@ -157,3 +157,24 @@ describe('reconciler', () => {
     }
   });
 });
+
+describe('many messages at once (writes coalesced into multi-row statements)', () => {
+  it('sends each of 300 concurrent messages exactly once, every one with its full log', async () => {
+    const engine = await startTestEngine({ batchWindowMs: 5 });
+    try {
+      const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => engine.send({ email: `load-${i}@example.com` })));
+      for (const id of ids) expect((await engine.finished(id, 60_000)).status).toBe('sent');
+      const perMessage = await engine.t.db
+        .selectFrom('crm_delivery_logs')
+        .select(({ fn }) => ['communication_id', fn.countAll<string>().as('logs')])
+        .where('communication_id', 'in', ids)
+        .groupBy('communication_id')
+        .execute();
+      expect(perMessage).toHaveLength(300);
+      expect(new Set(perMessage.map((row) => Number(row.logs)))).toEqual(new Set([4]));
+      expect(engine.sandbox.mailbox.list({ limit: 10_000 }).filter((m) => ids.includes(m.headers['x-crm-communication-id'] ?? ''))).toHaveLength(300);
+    } finally {
+      await engine.close();
+    }
+  }, 90_000);
+});

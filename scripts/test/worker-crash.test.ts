@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { readEnvironment } from '@crm/config';
 import { CommunicationRepository } from '@crm/db';
 import { waitFor } from '@crm/testing';
@@ -90,8 +91,12 @@ it('SIGTERM: finishes the sends in flight, exits 0 and leaves no job locked', as
 
   const queue = engine.producer.queue('crm.email');
   expect(await queue.getActiveCount()).toBe(0);
-  const redis = await queue.client;
-  expect(await redis.keys(`${engine.prefix}:crm.email:*:lock`)).toEqual([]);
+  const redis = new Redis(readEnvironment().REDIS_URL || 'redis://127.0.0.1:6379');
+  try {
+    expect(await redis.keys(`${engine.prefix}:crm.email:*:lock`)).toEqual([]);
+  } finally {
+    redis.disconnect();
+  }
   const statuses = await Promise.all(ids.map(statusOf));
   expect(statuses).not.toContain('sending');
 

@@ -63,6 +63,8 @@ export interface BreakerConfig {
 export interface QueueConfig {
   readonly lockDurationMs: number;
   readonly concurrency: number;
+  /** 0: one statement per job. */
+  readonly batchWindowMs: number;
   readonly reconcilerIntervalMs: number;
 }
 export interface OperatorConfig {
@@ -247,6 +249,7 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
     queue: {
       lockDurationMs: values.QUEUE_LOCK_DURATION_MS,
       concurrency: values.WORKER_CONCURRENCY,
+      batchWindowMs: values.WORKER_BATCH_WINDOW_MS,
       reconcilerIntervalMs: values.RECONCILER_INTERVAL_MS,
     },
     operator: {

@@ -141,6 +141,7 @@ export const variables = {
   // queues and workers
   QUEUE_LOCK_DURATION_MS: v({ name: 'QUEUE_LOCK_DURATION_MS', description: 'A job\'s lock; a worker that dies mid-job gives it up after this long, in ms', default: '30000', parse: parsers.int(1_000, 600_000) }),
   WORKER_CONCURRENCY: v({ name: 'WORKER_CONCURRENCY', description: 'Jobs each worker process handles at once', default: '50', parse: parsers.int(1, 1_000) }),
+  WORKER_BATCH_WINDOW_MS: v({ name: 'WORKER_BATCH_WINDOW_MS', description: 'Window in which a worker coalesces the writes of concurrent jobs into one statement, in ms (0: one statement per job)', default: '2', parse: parsers.int(0, 1_000) }),
   RECONCILER_INTERVAL_MS: v({ name: 'RECONCILER_INTERVAL_MS', description: 'How often the reconciler re-enqueues due rows that have no job, in ms', default: '10000', parse: parsers.int(100, 3_600_000) }),
   // operators
   OPERATOR_USERNAME: v({ name: 'OPERATOR_USERNAME', description: 'User name for the operator pages (Bull Board at /admin/queues)', default: 'operator', parse: parsers.pattern(/^[A-Za-z0-9_.@-]{1,64}$/, '1-64 letters, digits, _ . @ or -') }),

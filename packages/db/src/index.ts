@@ -41,3 +41,4 @@ export const CommunicationRepository = Object.freeze({
   getAnalytics: getCommunicationAnalytics,
 });
 export * from './delivery-repository';
+export * from './delivery-batch';

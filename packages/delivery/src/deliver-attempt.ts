@@ -1,11 +1,12 @@
 import type { Kysely } from 'kysely';
 import { decideAfterFailure, type BackoffPolicy, type ErrorCategory, type JsonObject, type MessageChannel } from '@crm/core';
-import { claimAttempt, moveCommunication, type ClientContact, type CommunicationRow, type Database, type PiiKeys } from '@crm/db';
+import { moveCommunication, type ClientContact, type CommunicationRow, type Database, type PiiKeys } from '@crm/db';
 import type { Logger } from '@crm/observability';
 import { ProviderError } from '@crm/providers';
 import { QueueName, type QueueProducer } from '@crm/queue';
 import { BreakerOpenError, type ProviderBreakers } from './breakers';
 import { enqueueChannelJob } from './channel-jobs';
+import { singleRowWrites, type DeliveryWrites } from './writes';
 
 /** What a channel worker hands to its provider: the row and the decrypted contact details. */
 export interface OutgoingMessage {
@@ -37,6 +38,8 @@ export interface DeliveryDeps {
   readonly retry: BackoffPolicy;
   /** Source of jitter; injectable for tests. @defaultValue Math.random */
   readonly random?: () => number;
+  /** How claims and successes are written. @defaultValue one statement per job ({@link singleRowWrites}) */
+  readonly writes?: DeliveryWrites;
 }
 
 export interface DeliveryJob {
@@ -91,7 +94,8 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
   const log = deps.logger.child({ communicationId: job.communicationId, attempt: job.attempt, channel: job.channel });
   const provider = sender.provider;
 
-  const claim = await claimAttempt(db, deps.keys, { id: job.communicationId, attempt: job.attempt, channel: job.channel, provider });
+  const writes = deps.writes ?? singleRowWrites(db, deps.keys);
+  const claim = await writes.claim({ id: job.communicationId, attempt: job.attempt, channel: job.channel, provider });
   if (!claim.claimed) {
     log.debug({ current: claim.current }, 'attempt not started: the row has moved on');
     return { outcome: 'skipped', status: claim.current?.status ?? null };
@@ -105,19 +109,16 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
   try {
     const receipt = await breakers.fire(provider, () => sender.send({ communication: row, contact: claim.contact }));
     const latencyMs = performance.now() - startedAt;
-    const moved = await moveCommunication(db, {
+    const applied = await writes.recordSent({
       id: row.id,
-      guard,
-      to: 'sent',
-      event: 'attempt_succeeded',
       attempt: job.attempt,
+      channel: job.channel,
       provider,
       providerMessageId: receipt.providerMessageId,
       latencyMs,
-      nextAttemptAt: null,
       detail: { ...(receipt.detail ?? {}), ...(claim.resumed && { resumed: true }) },
     });
-    if (!moved.applied) log.warn({ current: moved.current }, 'sent, but the row had moved on meanwhile');
+    if (!applied) log.warn('sent, but the row had moved on meanwhile');
     log.debug({ latencyMs: Math.round(latencyMs) }, 'sent');
     return { outcome: 'sent', providerMessageId: receipt.providerMessageId };
   } catch (error) {

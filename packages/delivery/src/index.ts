@@ -1,3 +1,4 @@
 export * from './breakers';
 export * from './channel-jobs';
 export * from './deliver-attempt';
+export * from './writes';

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { BackoffPolicy, MessageChannel, MessageType, UrgencyLevel } from '@crm/core';
 import { CommunicationRepository, upsertClientContact, type CommunicationRow } from '@crm/db';
-import { ProviderBreakers, type BreakerSettings } from '@crm/delivery';
+import { batchedWrites, ProviderBreakers, type BreakerSettings } from '@crm/delivery';
 import { startEmailWorker } from '@crm/email-worker';
 import { createLogger } from '@crm/observability';
 import { createSmtpTransport, type EmailTransport } from '@crm/providers';
@@ -56,6 +56,8 @@ export interface TestEngineOptions {
   readonly startWorkers?: boolean;
   /** Run the email worker in this process (false: a test runs it as a child process). @defaultValue true */
   readonly inProcessEmail?: boolean;
+  /** WORKER_BATCH_WINDOW_MS of the workers (0: one statement per job). @defaultValue 2, as in production */
+  readonly batchWindowMs?: number;
 }
 
 export const testKeys = Object.freeze({ encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) });
@@ -124,6 +126,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       engine.strategy = startStrategyWorker({
         db: t.db, producer, logger, connection: workerConnection, prefix,
         deliverableChannels: options.deliverableChannels ?? ['email'],
+        batchWindowMs: options.batchWindowMs ?? 2,
         reconcilerIntervalMs: options.reconcilerIntervalMs === undefined ? null : options.reconcilerIntervalMs,
         ...(options.reconcilerGraceMs !== undefined && { reconcilerGraceMs: options.reconcilerGraceMs }),
       });
@@ -132,6 +135,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         : startEmailWorker({
           db: t.db, producer, transport, keys: testKeys, logger, breakers, connection: workerConnection, prefix,
           retry: options.retry ?? fastRetry, concurrency: 5,
+          ...((options.batchWindowMs ?? 2) > 0 && { writes: batchedWrites(t.db, testKeys, { windowMs: options.batchWindowMs ?? 2 }) }),
         });
       engine.email = email;
       await Promise.all([engine.strategy.ready(), email?.ready()]);

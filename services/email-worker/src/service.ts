@@ -1,4 +1,4 @@
-import { ProviderBreakers } from '@crm/delivery';
+import { batchedWrites, ProviderBreakers } from '@crm/delivery';
 import { createSmtpTransport } from '@crm/providers';
 import type { ServiceStart } from '@crm/runtime';
 import { startEmailWorker } from './email-worker';
@@ -14,6 +14,7 @@ export const emailWorkerService: ServiceStart = async (runtime) => {
     transport,
     breakers,
     retry: config.retry,
+    ...(config.queue.batchWindowMs > 0 && { writes: batchedWrites(runtime.db(), runtime.keys, { windowMs: config.queue.batchWindowMs }) }),
     keys: runtime.keys,
     logger: runtime.logger,
     connection: runtime.workerConnection(),

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { messageChannels, nextChannel, planChannels, type MessageChannel } from '@crm/core';
 import { enqueueChannelJob, enqueueExpected, expectedJobFor } from '@crm/delivery';
-import { findForRouting, moveCommunication, type Database, type RoutingRow } from '@crm/db';
+import { findForRouting, findForRoutingMany, moveCommunication, queueOnFirstChannelMany, type Database, type FirstChannel, type RoutingRow } from '@crm/db';
 import type { Logger } from '@crm/observability';
 import { QueueName, type QueueProducer } from '@crm/queue';
 
@@ -20,6 +20,51 @@ export type RequestOutcome =
   | { readonly outcome: 'queued'; readonly channel: MessageChannel; readonly attempt: number }
   | { readonly outcome: 'failed'; readonly reason: string }
   | { readonly outcome: 'unchanged'; readonly status: string | null };
+
+function planFor(deps: StrategyDeps, row: RoutingRow) {
+  return planChannels({
+    urgency: row.urgency,
+    requestedChannel: row.requested_channel,
+    preferredChannels: row.preferred_channels ?? defaultChannelOrder,
+    optOuts: row.opt_outs ?? [],
+    hasEmail: row.has_email,
+    hasPhone: row.has_phone,
+    deliverable: deps.deliverableChannels ?? messageChannels,
+  });
+}
+
+/**
+ * {@link processRequest} for many `crm.requests` jobs at once (a worker coalesces the jobs it
+ * runs concurrently): one query reads the rows, one statement moves every `pending` row that has
+ * a channel to `queued`, and one `addBulk` per channel queue enqueues their jobs. Anything else
+ * (a row that is further along, or that no channel can reach) takes the single-row path.
+ */
+export async function processRequestBatch(deps: StrategyDeps, ids: readonly string[]): Promise<RequestOutcome[]> {
+  const rows = new Map((await findForRoutingMany(deps.db, ids)).map((row) => [row.id, row]));
+  const decisions: FirstChannel[] = [];
+  const outcomes = new Map<string, Promise<RequestOutcome>>();
+  for (const id of ids) {
+    if (outcomes.has(id) || decisions.some((d) => d.id === id)) continue;
+    const row = rows.get(id);
+    const plan = row?.status === 'pending' ? planFor(deps, row) : null;
+    const first = plan?.channels[0];
+    if (plan && first) decisions.push({ id, channel: first, plan: plan.channels, reason: plan.reason });
+    else outcomes.set(id, processRequest(deps, id));
+  }
+  const moved = await queueOnFirstChannelMany(deps.db, decisions);
+  const queued = decisions.filter((d) => moved.has(d.id));
+  await Promise.all([
+    deps.producer.enqueueMany(QueueName.email, queued.filter((d) => d.channel === 'email').map((d) => ({ communicationId: d.id, attempt: 1 }))),
+    deps.producer.enqueueMany(
+      QueueName.messaging,
+      queued.flatMap((d) => (d.channel === 'email' ? [] : [{ communicationId: d.id, channel: d.channel, attempt: 1 }])),
+    ),
+  ]);
+  for (const decision of decisions) {
+    outcomes.set(decision.id, Promise.resolve(moved.has(decision.id) ? { outcome: 'queued', channel: decision.channel, attempt: 1 } : { outcome: 'unchanged', status: null }));
+  }
+  return Promise.all(ids.map((id) => outcomes.get(id) ?? Promise.resolve({ outcome: 'unchanged' as const, status: null })));
+}
 
 /**
  * Handles one `crm.requests` job. Safe to run again at any point (a crash, a redelivered job,
@@ -41,15 +86,7 @@ export async function processRequest(deps: StrategyDeps, communicationId: string
     return { outcome: 'unchanged', status: row.status };
   }
 
-  const plan = planChannels({
-    urgency: row.urgency,
-    requestedChannel: row.requested_channel,
-    preferredChannels: row.preferred_channels ?? defaultChannelOrder,
-    optOuts: row.opt_outs ?? [],
-    hasEmail: row.has_email,
-    hasPhone: row.has_phone,
-    deliverable: deps.deliverableChannels ?? messageChannels,
-  });
+  const plan = planFor(deps, row);
   const first = plan.channels[0];
   if (!first) {
     const moved = await moveCommunication(deps.db, {

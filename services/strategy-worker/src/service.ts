@@ -12,6 +12,7 @@ export const strategyWorkerService: ServiceStart = async (runtime) => {
     prefix: config.redis.queuePrefix,
     concurrency: config.queue.concurrency,
     lockDurationMs: config.queue.lockDurationMs,
+    batchWindowMs: config.queue.batchWindowMs,
     reconcilerIntervalMs: config.queue.reconcilerIntervalMs,
   });
   await worker.ready();

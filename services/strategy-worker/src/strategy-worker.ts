@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { createQueueWorker, QueueName, type QueueWorker } from '@crm/queue';
-import { processFallback, processRequest, type StrategyDeps } from './process-request';
+import DataLoader from 'dataloader';
+import { processFallback, processRequest, processRequestBatch, type RequestOutcome, type StrategyDeps } from './process-request';
 import { startReconciler, type Reconciler } from './reconciler';
 
 export interface StrategyWorkerOptions extends StrategyDeps {
@@ -15,6 +16,8 @@ export interface StrategyWorkerOptions extends StrategyDeps {
   readonly reconcilerIntervalMs?: number | null;
   /** Reconciler grace period (see {@link startReconciler}). */
   readonly reconcilerGraceMs?: number;
+  /** Coalesce concurrent request jobs arriving within this many ms into one batch; 0: one by one. @defaultValue 0 */
+  readonly batchWindowMs?: number;
 }
 
 export interface StrategyWorker {
@@ -35,13 +38,20 @@ export interface StrategyWorker {
  * await worker.close();
  */
 export function startStrategyWorker(options: StrategyWorkerOptions): StrategyWorker {
-  const { connection, prefix, concurrency = 20, lockDurationMs, reconcilerIntervalMs = 10_000, reconcilerGraceMs, ...deps } = options;
+  const { connection, prefix, concurrency = 20, lockDurationMs, reconcilerIntervalMs = 10_000, reconcilerGraceMs, batchWindowMs = 0, ...deps } = options;
+  const batch = batchWindowMs > 0
+    ? new DataLoader<string, RequestOutcome>((ids) => processRequestBatch(deps, ids), {
+      cache: false,
+      maxBatchSize: 100,
+      batchScheduleFn: (callback) => void setTimeout(callback, batchWindowMs),
+    })
+    : null;
   const common = { connection, prefix, concurrency, logger: deps.logger, ...(lockDurationMs !== undefined && { lockDuration: lockDurationMs }) };
   const requests = createQueueWorker({
     ...common,
     queue: QueueName.requests,
     processor: async (data) => {
-      await processRequest(deps, data.communicationId);
+      await (batch ? batch.load(data.communicationId) : processRequest(deps, data.communicationId));
     },
   });
   const fallback = createQueueWorker({
