@@ -123,6 +123,8 @@ export interface LatencyAtLoad {
   readonly n: number;
   /** The rate requests actually went out at (lower if the bench could not keep up). */
   readonly achievedRate: number;
+  /** n / (last request answered − first sent): below the offered rate when ingest could not keep up (requests then wait for a connection, before created_at). */
+  readonly acceptedRate: number;
   readonly failed: number;
   /** created_at → created_at of the `attempt_started` delivery log (just before the SMTP call). */
   readonly acceptToProviderCallMs: Latency;
@@ -161,6 +163,7 @@ export async function runLatencyAtLoad(options: { db: Kysely<Database>; client: 
       }
     }
     await Promise.all(inFlight);
+    const lastAnswer = performance.now();
     if (postingError) throw postingError instanceof Error ? postingError : new Error(String(postingError));
     const final = await waitForFinal({ db, planId, n, progress, stallMs: options.stallMs, check: options.check });
     const { rows } = await sql<{ created: string; sent: string; started: string | null }>`
@@ -172,6 +175,7 @@ export async function runLatencyAtLoad(options: { db: Kysely<Database>; client: 
       offeredRate,
       n,
       achievedRate: rate(n, lastOut - started),
+      acceptedRate: rate(n, lastAnswer - started),
       failed: final.failed,
       acceptToProviderCallMs: summarize(rows.filter((row) => row.started !== null).map((row) => Number(row.started) - Number(row.created))),
       acceptToSentMs: summarize(rows.map((row) => Number(row.sent) - Number(row.created))),

@@ -33,10 +33,15 @@ export function markdown(report: BenchReport): string {
     lines.push(`| PostgreSQL statements per message | ${fmt(statements.perMessage.statements, 2)} (${by}); ${fmt(statements.perMessage.roundTrips, 2)} round trips |`);
     lines.push(`| PostgreSQL transactions per message | ${fmt(statements.transactionsPerMessage, 2)} |`);
   }
-  if (redisMemory) lines.push(`| Redis memory per queued message (K=${redisMemory.k}) | ${fmt(redisMemory.keyBytesPerMessage)} B by MEMORY USAGE, ${fmt(redisMemory.usedMemoryBytesPerMessage)} B by used_memory |`);
+  if (redisMemory) {
+    // used_memory is the whole server's: other clients freeing memory meanwhile can make it negative.
+    const used = redisMemory.usedMemoryBytesPerMessage > 0 ? `${fmt(redisMemory.usedMemoryBytesPerMessage)} B` : 'no reading (other clients freed memory meanwhile)';
+    lines.push(`| Redis memory per queued message (K=${redisMemory.k}) | ${fmt(redisMemory.keyBytesPerMessage)} B by MEMORY USAGE of the run's keys; ${used} by INFO used_memory |`);
+  }
   if (engine) lines.push(`| Redis memory held per sent message after the run | ${fmt(engine.redisBytesHeldPerSentMessage)} B |`);
   if (latencyAtLoad) {
     const l = latencyAtLoad;
+    lines.push(`| ingest answered at ${l.offeredRate} msg/s offered | ${fmt(l.acceptedRate)} requests/s (round trip p50 ${ms(l.ingestLatencyMs.p50)} ms, p99 ${ms(l.ingestLatencyMs.p99)} ms) |`);
     lines.push(`| accept → provider call at ${l.offeredRate} msg/s offered | p50 ${ms(l.acceptToProviderCallMs.p50)} ms, p99 ${ms(l.acceptToProviderCallMs.p99)} ms |`);
     lines.push(`| accept → sent at ${l.offeredRate} msg/s offered | p50 ${ms(l.acceptToSentMs.p50)} ms, p99 ${ms(l.acceptToSentMs.p99)} ms |`);
   }
