@@ -8,14 +8,17 @@
  *   (b) single: POST /api/crm/communications, --concurrency requests in flight (default 32),
  *               --n requests (default 10000): requests/s, p50/p99 latency.
  *
- * Each pass first warms up. Requests carry an API key (created with ApiKeyRepository) and
- * refer to clients whose contact details were stored beforehand, as a workflow's would;
- * `--with-recipient` sends an inline recipient with every item instead.
+ * Each pass first warms up. The load comes from a child process (undici connection pool), so
+ * that the client does not share ingest's event loop. Requests carry an API key (created with
+ * ApiKeyRepository) and refer to clients whose contact details were stored beforehand, as a
+ * workflow's would; `--with-recipient` sends an inline recipient with every item instead.
  */
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Client } from 'pg';
+import { Pool } from 'undici';
 import { loadConfigOrExit, readEnvironment } from '@crm/config';
 import { ApiKeyRepository, createDatabase, migrateToLatest, upsertClientContacts } from '@crm/db';
 import { startIngest } from '@crm/ingest';
@@ -31,6 +34,9 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     'with-recipient': { type: 'boolean', default: false },
     skip: { type: 'string', default: '' },
+    // Internal: the load-generating child process.
+    client: { type: 'string' },
+    key: { type: 'string' },
   },
 });
 const int = (name: keyof typeof args): number => {
@@ -81,6 +87,52 @@ async function drive(total: number, concurrency: number, task: () => Promise<voi
   return { seconds: (performance.now() - begin) / 1000, latencies: latencies.sort((a, b) => a - b) };
 }
 
+interface PassResult {
+  readonly pass: 'batch' | 'single';
+  readonly items: number;
+  readonly requests: number;
+  readonly seconds: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/** The child process: posts the load to `url` and reports each pass to the parent. */
+async function client(url: string, key: string): Promise<void> {
+  const pool = new Pool(url, { connections: Math.max(CONCURRENCY, BATCH_CONCURRENCY), pipelining: 1 });
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
+  const post = async (path: string, body: unknown) => {
+    const response = await pool.request({ method: 'POST', path, headers, body: JSON.stringify(body) });
+    const text = await response.body.text();
+    if (response.statusCode !== 202) throw new Error(`${path} answered ${response.statusCode}: ${text.slice(0, 300)}`);
+  };
+  const postBatch = () => post('/api/crm/communications/batch', { items: Array.from({ length: BATCH_SIZE }, request) });
+  const postOne = () => post('/api/crm/communications', request());
+  const report = (result: PassResult) => process.send?.(result);
+  if (!skip.has('batch')) {
+    await drive(4, BATCH_CONCURRENCY, postBatch); // warm-up
+    const batches = Math.ceil(BATCH_N / BATCH_SIZE);
+    const { seconds, latencies } = await drive(batches, BATCH_CONCURRENCY, postBatch);
+    report({ pass: 'batch', items: batches * BATCH_SIZE, requests: batches, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
+  }
+  if (!skip.has('single')) {
+    await drive(500, CONCURRENCY, postOne); // warm-up
+    const { seconds, latencies } = await drive(N, CONCURRENCY, postOne);
+    report({ pass: 'single', items: N, requests: N, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
+  }
+  await pool.close();
+}
+
+/** Forks this script as the client and collects its reports. */
+function runClient(url: string, key: string): Promise<PassResult[]> {
+  return new Promise((resolve, reject) => {
+    const results: PassResult[] = [];
+    const child = fork(__filename, [...process.argv.slice(2), '--client', url, '--key', key], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    child.on('message', (message) => results.push(message as PassResult));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(results) : reject(new Error(`the load client exited with ${code}`))));
+  });
+}
+
 async function main(): Promise<void> {
   const env = readEnvironment();
   const baseUrl = env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -113,31 +165,15 @@ async function main(): Promise<void> {
       { host: '127.0.0.1', port: 0 },
     );
     const { key } = await ApiKeyRepository.create(db, { name: 'bench-ingest' });
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
     await upsertClientContacts(db, keys, Array.from({ length: CLIENTS }, (_, n) => ({ clientId: `bench-client-${n}`, email: `bench${n}@example.com` })));
 
     say(`crm-engine ingest bench: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, DATABASE_POOL_MAX=${config.database.poolMax}${WITH_RECIPIENT ? ', inline recipient on every item' : ''}`);
-    const postBatch = async (size: number) => {
-      const response = await fetch(`${server.url}/api/crm/communications/batch`, { method: 'POST', headers, body: JSON.stringify({ items: Array.from({ length: size }, request) }) });
-      if (response.status !== 202) throw new Error(`batch answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
-      await response.arrayBuffer();
-    };
-    const postOne = async () => {
-      const response = await fetch(`${server.url}/api/crm/communications`, { method: 'POST', headers, body: JSON.stringify(request()) });
-      if (response.status !== 202) throw new Error(`ingest answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
-      await response.arrayBuffer();
-    };
-
-    if (!skip.has('batch')) {
-      await drive(4, BATCH_CONCURRENCY, () => postBatch(BATCH_SIZE)); // warm-up
-      const batches = Math.ceil(BATCH_N / BATCH_SIZE);
-      const { seconds, latencies } = await drive(batches, BATCH_CONCURRENCY, () => postBatch(BATCH_SIZE));
-      say(`batch:  ${batches} × ${BATCH_SIZE} items, ${BATCH_CONCURRENCY} in flight: ${((batches * BATCH_SIZE) / seconds).toFixed(0)} communications/s; per request p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms`);
-    }
-    if (!skip.has('single')) {
-      await drive(500, CONCURRENCY, postOne); // warm-up
-      const { seconds, latencies } = await drive(N, CONCURRENCY, postOne);
-      say(`single: ${N} requests, ${CONCURRENCY} in flight: ${(N / seconds).toFixed(0)} requests/s; p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
+    for (const result of await runClient(server.url, key)) {
+      if (result.pass === 'batch') {
+        say(`batch:  ${result.requests} × ${BATCH_SIZE} items, ${BATCH_CONCURRENCY} in flight: ${(result.items / result.seconds).toFixed(0)} communications/s; per request p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms`);
+      } else {
+        say(`single: ${result.requests} requests, ${CONCURRENCY} in flight: ${(result.requests / result.seconds).toFixed(0)} requests/s; p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms`);
+      }
     }
     await server.close();
     await producer.close();
@@ -155,7 +191,8 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
+const role = args.client !== undefined && args.key !== undefined ? client(args.client, args.key) : main();
+role.then(
   () => process.exit(0),
   (error: unknown) => {
     say(`\nbench:ingest failed: ${error instanceof Error ? error.message : String(error)}`);

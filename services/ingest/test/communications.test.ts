@@ -91,9 +91,9 @@ describe('POST /api/crm/communications', () => {
     const headers = { 'idempotency-key': 'concurrent-20' };
     const body = { ...valid, clientId: 'client-concurrent', recipient: { email: 'concurrent@example.com' } };
     const responses = await Promise.all(Array.from({ length: 20 }, () => post(body, headers)));
-    const codes = responses.map((response) => response.statusCode).sort();
-    expect(codes).toEqual([200, ...Array<number>(18).fill(200), 202].sort());
+    const codes = responses.map((response) => response.statusCode);
     expect(codes.filter((code) => code === 202)).toHaveLength(1);
+    expect(codes.filter((code) => code === 200)).toHaveLength(19);
     const ids = new Set(responses.map((response) => response.json<{ id: string }>().id));
     expect(ids.size).toBe(1);
     const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM crm_communications WHERE idempotency_key = 'concurrent-20'`.execute(t.db);
