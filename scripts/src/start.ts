@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { loadConfigOrExit, readEnvironment, type AppConfig } from '@crm/config';
 import { ApiKeyRepository, createDatabase, migrateToLatest } from '@crm/db';
 import { emailWorkerService } from '@crm/email-worker';
+import { messagingWorkerService } from '@crm/messaging-worker';
 import { ingestService } from '@crm/ingest';
 import { createLogger } from '@crm/observability';
 import { createRuntime, type Runtime } from '@crm/runtime';
@@ -64,12 +65,27 @@ async function main(): Promise<void> {
 
     await migrate(config);
     const logger = createLogger({ service: 'quickstart', level: config.log.level, pretty: config.log.pretty });
-    const sandbox: Sandbox = await startSandbox({ host: config.sandbox.host, smtpPort: config.sandbox.smtpPort, httpPort: config.sandbox.httpPort, logger: logger.child({ service: 'sandbox' }) });
+    const sandbox: Sandbox = await startSandbox({
+      host: config.sandbox.host,
+      smtpPort: config.sandbox.smtpPort,
+      httpPort: config.sandbox.httpPort,
+      logger: logger.child({ service: 'sandbox' }),
+      twilio: config.twilio,
+      whatsapp: config.whatsapp,
+    });
     stops.push(() => sandbox.stop());
 
-    // In sandbox mode the email worker talks to the sandbox's SMTP server, wherever it listens.
+    // In sandbox mode the workers talk to the sandbox's SMTP server and its Twilio and WhatsApp
+    // stand-ins, wherever they listen.
     const engineConfig: AppConfig =
-      config.providerMode === 'sandbox' ? { ...config, smtp: { ...config.smtp, host: sandbox.host, port: sandbox.smtpPort } } : config;
+      config.providerMode === 'sandbox'
+        ? {
+          ...config,
+          smtp: { ...config.smtp, host: sandbox.host, port: sandbox.smtpPort },
+          twilio: { ...config.twilio, baseUrl: `${sandbox.httpUrl}/twilio` },
+          whatsapp: { ...config.whatsapp, baseUrl: `${sandbox.httpUrl}/whatsapp` },
+        }
+        : config;
     const runtime: Runtime = createRuntime({ service: 'quickstart', config: engineConfig, logger });
     stops.push(() => runtime.close());
     const ingestUrl = await startEngine(runtime, stops);
@@ -87,6 +103,8 @@ async function main(): Promise<void> {
     );
     say(`  sandbox mailbox     ${sandbox.httpUrl}/smtp/messages`);
     say(`  sandbox SMTP        ${sandbox.host}:${sandbox.smtpPort}`);
+    say(`  sandbox SMS         ${sandbox.httpUrl}/sms/messages  (Twilio stand-in at ${sandbox.httpUrl}/twilio)`);
+    say(`  sandbox WhatsApp    ${sandbox.httpUrl}/whatsapp/messages  (Cloud API stand-in at ${sandbox.httpUrl}/whatsapp)`);
     say(`  PostgreSQL          ${maskUrl(postgres.url)}${postgres.started ? '  (embedded, started by npm start)' : ''}`);
     say(`  Redis               ${maskUrl(redis.url)}${redis.started ? '  (redis-server, started by npm start)' : ''}`);
     say('');
@@ -127,7 +145,7 @@ async function migrate(config: AppConfig): Promise<void> {
  */
 async function startEngine(runtime: Runtime, stops: (() => Promise<unknown>)[]): Promise<string> {
   let url: string | undefined;
-  for (const start of [emailWorkerService, strategyWorkerService, ingestService]) {
+  for (const start of [emailWorkerService, messagingWorkerService, strategyWorkerService, ingestService]) {
     const started = await start(runtime);
     // `stops` runs newest first; a service's own steps run in their order.
     stops.push(async () => {
