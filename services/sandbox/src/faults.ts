@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Logger } from '@crm/observability';
 
-/** The channels a fault can be set on; only `email` has an effect until the HTTP simulators read theirs. */
+/** The channels a fault can be set on: `email` (SMTP server), `sms` (Twilio stand-in), `whatsapp` (WhatsApp stand-in). */
 export const FAULT_CHANNELS = ['email', 'sms', 'whatsapp'] as const;
 export type FaultChannel = (typeof FAULT_CHANNELS)[number];
 
