@@ -1,4 +1,4 @@
-import { ProviderBreakers } from '@crm/delivery';
+import { batchedWrites, ProviderBreakers } from '@crm/delivery';
 import { createTwilioClient, createWhatsAppClient } from '@crm/providers';
 import type { ServiceStart } from '@crm/runtime';
 import { startMessagingWorker } from './messaging-worker';
@@ -20,6 +20,8 @@ export const messagingWorkerService: ServiceStart = async (runtime) => {
     },
     breakers,
     retry: config.retry,
+    // As the email worker: concurrent jobs share one claim and one success statement per window.
+    ...(config.queue.batchWindowMs > 0 && { writes: batchedWrites(runtime.db(), runtime.keys, { windowMs: config.queue.batchWindowMs }) }),
     keys: runtime.keys,
     logger: runtime.logger,
     connection: runtime.workerConnection(),

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { MessageType, UrgencyLevel } from '@crm/core';
 import { loadConfig } from '@crm/config';
 import { CommunicationRepository, upsertClientContact, type CommunicationRow } from '@crm/db';
-import { ProviderBreakers } from '@crm/delivery';
+import { batchedWrites, ProviderBreakers } from '@crm/delivery';
 import { smsSender, startMessagingWorker, whatsAppSender } from '@crm/messaging-worker';
 import { createLogger } from '@crm/observability';
 import { createTwilioClient, createWhatsAppClient } from '@crm/providers';
@@ -46,6 +46,8 @@ describe('messaging worker', () => {
       logger,
       breakers,
       retry: { baseDelayMs: 20, factor: 2, maxDelayMs: 200, maxAttempts: 3 },
+      // As in production (WORKER_BATCH_WINDOW_MS).
+      writes: batchedWrites(t.db, keys, { windowMs: 2 }),
       senders: {
         sms: smsSender(createTwilioClient({ ...config.twilio, baseUrl: `${sandbox.httpUrl}/twilio` }), { publicBaseUrl: 'http://127.0.0.1:3000' }),
         whatsapp: whatsAppSender(createWhatsAppClient({ ...config.whatsapp, baseUrl: `${sandbox.httpUrl}/whatsapp` })),
