@@ -5,13 +5,33 @@ import type { Kysely } from 'kysely';
 import { Client } from 'pg';
 import { createDatabase, migrateToLatest, type Database } from '@crm/db';
 
-/** Cleanup steps that must run however the bench ends (error, Ctrl-C): children, databases, keys. */
+/**
+ * Cleanup steps that must run however the bench ends (error, Ctrl-C): children, databases, keys.
+ * Once {@link Cleanup.run} has begun (an interrupt), the run is over: whatever is still being
+ * created is awaited (see {@link Cleanup.track}) and a step added late runs at once.
+ */
 export class Cleanup {
   readonly #steps = new Map<number, { what: string; step: () => Promise<unknown> }>();
+  readonly #pending = new Set<Promise<unknown>>();
   #next = 0;
+  #closed = false;
+
+  /** True once cleanup has begun: the run must not create anything more. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Throws if cleanup has begun (call before creating something). */
+  ensureOpen(): void {
+    if (this.#closed) throw new Error('the bench was interrupted');
+  }
 
   /** Registers `step`; returns a function that runs it now (once) and unregisters it. */
   add(what: string, step: () => Promise<unknown>): () => Promise<void> {
+    if (this.#closed) {
+      this.track(step());
+      return async () => undefined;
+    }
     const id = this.#next++;
     this.#steps.set(id, { what, step });
     return async () => {
@@ -20,17 +40,30 @@ export class Cleanup {
     };
   }
 
-  /** Runs every step still registered, newest first; reports failures and goes on. */
+  /** Makes {@link Cleanup.run} wait for `operation` (e.g. a CREATE DATABASE in flight), whose cleanup is added when it ends. */
+  track<T>(operation: Promise<T>): Promise<T> {
+    const settled = operation.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#pending.add(settled);
+    void settled.then(() => this.#pending.delete(settled));
+    return operation;
+  }
+
+  /** Runs every step still registered, newest first, then whatever is still in flight; reports failures and goes on. */
   async run(report: (line: string) => void): Promise<void> {
-    const steps = [...this.#steps.entries()].reverse();
+    this.#closed = true;
+    const steps = [...this.#steps.values()].reverse();
     this.#steps.clear();
-    for (const [, { what, step }] of steps) {
+    for (const { what, step } of steps) {
       try {
         await step();
       } catch (error) {
         report(`cleanup: ${what} failed: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
   }
 }
 
@@ -63,8 +96,9 @@ async function adminQuery(baseUrl: string, statement: string): Promise<void> {
  * Its drop is registered with `cleanup`; the returned function drops it at once.
  */
 export async function createBenchDatabase(baseUrl: string, label: string, cleanup: Cleanup): Promise<BenchDatabase & { drop: () => Promise<void> }> {
+  cleanup.ensureOpen();
   const name = `crm_bench_${label}_${randomBytes(4).toString('hex')}`;
-  await adminQuery(baseUrl, `CREATE DATABASE ${name} TEMPLATE template0`);
+  await cleanup.track(adminQuery(baseUrl, `CREATE DATABASE ${name} TEMPLATE template0`));
   const url = withDatabase(baseUrl, name);
   const db = createDatabase({ url, poolMax: 2, applicationName: 'crm-bench' });
   const drop = cleanup.add(`dropping database ${name}`, async () => {
@@ -81,6 +115,7 @@ export async function createBenchDatabase(baseUrl: string, label: string, cleanu
 
 /** A fresh queue prefix; deleting its keys is registered with `cleanup`. */
 export function createBenchPrefix(redis: Redis, label: string, cleanup: Cleanup): { prefix: string; drop: () => Promise<void> } {
+  cleanup.ensureOpen();
   const prefix = `crm-bench-${randomBytes(4).toString('hex')}-${label}`;
   const drop = cleanup.add(`deleting Redis keys ${prefix}:*`, () => deleteKeys(redis, prefix));
   return { prefix, drop };
