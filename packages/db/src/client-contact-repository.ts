@@ -27,8 +27,17 @@ export const normaliseEmail = (email: string): string => email.trim().toLowerCas
 /** Phone as it is indexed: E.164 without spaces. */
 export const normalisePhone = (phone: string): string => phone.replace(/[\s().-]/g, '');
 
+/**
+ * pgcrypto options for personal data: AES-256, and S2K mode 1 (salted, not iterated). The
+ * iterated default stretches a *password* against guessing and costs ~0.4 ms of database CPU per
+ * call (measured: 1,000 encryptions 365 ms vs 16 ms); DB_ENCRYPTION_KEY is a random secret of 32+
+ * characters, which stretching does not make any harder to guess. Decryption reads the mode from
+ * the ciphertext, so rows written with the iterated default still decrypt.
+ */
+export const PGP_OPTIONS = 'cipher-algo=aes256, s2k-mode=1';
+
 const encrypt = (value: string | undefined, keys: PiiKeys) =>
-  value === undefined ? null : sql<Buffer>`pgp_sym_encrypt(${value}::text, ${keys.encryptionKey}::text, 'cipher-algo=aes256')`;
+  value === undefined ? null : sql<Buffer>`pgp_sym_encrypt(${value}::text, ${keys.encryptionKey}::text, ${PGP_OPTIONS})`;
 const blindIndex = (value: string | undefined, keys: PiiKeys) =>
   value === undefined ? null : sql<Buffer>`hmac(${value}::text, ${keys.blindIndexKey}::text, 'sha256')`;
 

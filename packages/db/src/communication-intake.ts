@@ -1,10 +1,8 @@
 import { sql } from 'kysely';
 import type { CommunicationStatus } from '@crm/core';
-import { normaliseEmail, normalisePhone, type PiiKeys } from './client-contact-repository';
+import { PGP_OPTIONS, normaliseEmail, normalisePhone, type PiiKeys } from './client-contact-repository';
 import type { Executor, NewCommunication } from './communication-repository';
 
-/** pgcrypto options for contact details written here; see client-contact-batch.ts for why `s2k-mode=1`. */
-const PGP_OPTIONS = 'cipher-algo=aes256, s2k-mode=1';
 
 /** Contact details that arrive with a request (all optional). */
 export interface IntakeRecipient {

@@ -4,11 +4,13 @@ import { CommunicationRepository, upsertClientContact, type CommunicationRow } f
 import { batchedWrites, ProviderBreakers, type BreakerSettings } from '@crm/delivery';
 import { startEmailWorker } from '@crm/email-worker';
 import { createLogger } from '@crm/observability';
-import { createSmtpTransport, type EmailTransport } from '@crm/providers';
+import { loadConfig } from '@crm/config';
+import { startMessagingWorker, smsSender, whatsAppSender } from '@crm/messaging-worker';
+import { createSmtpTransport, createTwilioClient, createWhatsAppClient, type EmailTransport } from '@crm/providers';
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
 import { startStrategyWorker, type StrategyWorker } from '@crm/strategy-worker';
-import { createTestDatabase, createTestRedis, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
+import { createTestDatabase, createTestRedis, testEnvironment, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
 
 /**
  * The engine's workers in this process, on a database of the test's own, a queue prefix of its
@@ -23,6 +25,7 @@ export interface TestEngine {
   readonly breakers: ProviderBreakers;
   strategy: StrategyWorker | null;
   email: { close(): Promise<void> } | null;
+  messaging: { close(): Promise<void> } | null;
   /** Stores a communication for a client with the given contact details and enqueues it. */
   send(input: SendInput): Promise<string>;
   /** Waits until the communication is final (or `sent`). */
@@ -56,6 +59,8 @@ export interface TestEngineOptions {
   readonly startWorkers?: boolean;
   /** Run the email worker in this process (false: a test runs it as a child process). @defaultValue true */
   readonly inProcessEmail?: boolean;
+  /** Also run the messaging worker (SMS and WhatsApp through the sandbox's Twilio and Graph stand-ins). @defaultValue false */
+  readonly messaging?: boolean;
   /** WORKER_BATCH_WINDOW_MS of the workers (0: one statement per job). @defaultValue 2, as in production */
   readonly batchWindowMs?: number;
 }
@@ -65,6 +70,7 @@ export const fastRetry: BackoffPolicy = Object.freeze({ baseDelayMs: 20, factor:
 const finalStatuses = ['sent', 'failed', 'bounced', 'cancelled'];
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
+  const config = loadConfig(testEnvironment());
   const logger = createLogger({ service: 'engine-test', level: 'silent' });
   const t = await createTestDatabase();
   let r: TestRedis | undefined;
@@ -95,6 +101,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     breakers,
     strategy: null,
     email: null,
+    messaging: null,
     async send(input) {
       const clientId = input.clientId ?? `client-${++clients}`;
       await upsertClientContact(t.db, testKeys, {
@@ -125,7 +132,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       workerConnection ??= createRedisConnection({ url: redisUrl, role: 'worker' });
       engine.strategy = startStrategyWorker({
         db: t.db, producer, logger, connection: workerConnection, prefix,
-        deliverableChannels: options.deliverableChannels ?? ['email'],
+        deliverableChannels: options.deliverableChannels ?? (options.messaging ? ['email', 'sms', 'whatsapp'] : ['email']),
         batchWindowMs: options.batchWindowMs ?? 2,
         reconcilerIntervalMs: options.reconcilerIntervalMs === undefined ? null : options.reconcilerIntervalMs,
         ...(options.reconcilerGraceMs !== undefined && { reconcilerGraceMs: options.reconcilerGraceMs }),
@@ -138,12 +145,23 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
           ...((options.batchWindowMs ?? 2) > 0 && { writes: batchedWrites(t.db, testKeys, { windowMs: options.batchWindowMs ?? 2 }) }),
         });
       engine.email = email;
-      await Promise.all([engine.strategy.ready(), email?.ready()]);
+      const messaging = options.messaging
+        ? startMessagingWorker({
+          db: t.db, producer, keys: testKeys, logger, breakers, connection: workerConnection, prefix, retry: options.retry ?? fastRetry, concurrency: 5,
+          senders: {
+            sms: smsSender(createTwilioClient({ ...config.twilio, baseUrl: `${sandbox.httpUrl}/twilio` })),
+            whatsapp: whatsAppSender(createWhatsAppClient({ ...config.whatsapp, baseUrl: `${sandbox.httpUrl}/whatsapp` })),
+          },
+        })
+        : null;
+      engine.messaging = messaging;
+      await Promise.all([engine.strategy.ready(), email?.ready(), messaging?.ready()]);
     },
     async stopWorkers() {
-      await Promise.all([engine.strategy?.close(), engine.email?.close()]);
+      await Promise.all([engine.strategy?.close(), engine.email?.close(), engine.messaging?.close()]);
       engine.strategy = null;
       engine.email = null;
+      engine.messaging = null;
     },
     async close() {
       await engine.stopWorkers();
