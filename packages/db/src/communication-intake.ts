@@ -3,7 +3,6 @@ import type { CommunicationStatus } from '@crm/core';
 import { PGP_OPTIONS, normaliseEmail, normalisePhone, type PiiKeys } from './client-contact-repository';
 import type { Executor, NewCommunication } from './communication-repository';
 
-
 /** Contact details that arrive with a request (all optional). */
 export interface IntakeRecipient {
   readonly email?: string;
