@@ -89,6 +89,8 @@ async function drive(total: number, concurrency: number, task: () => Promise<voi
 
 interface PassResult {
   readonly pass: 'batch' | 'single';
+  /** CPU time of the ingest process during the pass, µs (filled in by the parent). */
+  cpuMicros?: number;
   readonly items: number;
   readonly requests: number;
   readonly seconds: number;
@@ -111,11 +113,13 @@ async function client(url: string, key: string): Promise<void> {
   if (!skip.has('batch')) {
     await drive(4, BATCH_CONCURRENCY, postBatch); // warm-up
     const batches = Math.ceil(BATCH_N / BATCH_SIZE);
+    process.send?.('start');
     const { seconds, latencies } = await drive(batches, BATCH_CONCURRENCY, postBatch);
     report({ pass: 'batch', items: batches * BATCH_SIZE, requests: batches, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
   }
   if (!skip.has('single')) {
     await drive(500, CONCURRENCY, postOne); // warm-up
+    process.send?.('start');
     const { seconds, latencies } = await drive(N, CONCURRENCY, postOne);
     report({ pass: 'single', items: N, requests: N, seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) });
   }
@@ -127,7 +131,14 @@ function runClient(url: string, key: string): Promise<PassResult[]> {
   return new Promise((resolve, reject) => {
     const results: PassResult[] = [];
     const child = fork(__filename, [...process.argv.slice(2), '--client', url, '--key', key], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
-    child.on('message', (message) => results.push(message as PassResult));
+    let cpuAtStart = process.cpuUsage();
+    child.on('message', (message) => {
+      if (message === 'start') cpuAtStart = process.cpuUsage();
+      else {
+        const used = process.cpuUsage(cpuAtStart);
+        results.push({ ...(message as PassResult), cpuMicros: used.user + used.system });
+      }
+    });
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve(results) : reject(new Error(`the load client exited with ${code}`))));
   });
@@ -170,9 +181,9 @@ async function main(): Promise<void> {
     say(`crm-engine ingest bench: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, DATABASE_POOL_MAX=${config.database.poolMax}${WITH_RECIPIENT ? ', inline recipient on every item' : ''}`);
     for (const result of await runClient(server.url, key)) {
       if (result.pass === 'batch') {
-        say(`batch:  ${result.requests} × ${BATCH_SIZE} items, ${BATCH_CONCURRENCY} in flight: ${(result.items / result.seconds).toFixed(0)} communications/s; per request p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms`);
+        say(`batch:  ${result.requests} × ${BATCH_SIZE} items, ${BATCH_CONCURRENCY} in flight: ${(result.items / result.seconds).toFixed(0)} communications/s; per request p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms; ingest CPU ${((result.cpuMicros ?? 0) / result.items).toFixed(0)} µs per communication`);
       } else {
-        say(`single: ${result.requests} requests, ${CONCURRENCY} in flight: ${(result.requests / result.seconds).toFixed(0)} requests/s; p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms`);
+        say(`single: ${result.requests} requests, ${CONCURRENCY} in flight: ${(result.requests / result.seconds).toFixed(0)} requests/s; p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms; ingest CPU ${((result.cpuMicros ?? 0) / result.requests).toFixed(0)} µs per request`);
       }
     }
     await server.close();

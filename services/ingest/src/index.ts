@@ -1,6 +1,7 @@
 export * from './app';
 export * from './auth';
 export * from './operator';
+export * from './request-enqueuer';
 export * from './ingest';
 export * from './problem';
 export * from './service';
