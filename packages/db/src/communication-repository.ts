@@ -8,6 +8,7 @@ import {
   type MessageType,
   type UrgencyLevel,
 } from '@crm/core';
+import { moveCommunication } from './delivery-repository';
 import type { CommunicationRow, Database, DeliveryLogEvent, DeliveryLogRow } from './schema';
 
 /** A database or a transaction: every function here works in either. */
@@ -138,19 +139,6 @@ export type StatusChangeResult =
   | { readonly applied: false; readonly reason: 'not_found' }
   | { readonly applied: false; readonly reason: 'not_allowed'; readonly current: CommunicationStatus };
 
-const stampColumn = {
-  scheduled: 'scheduled_at',
-  queued: 'queued_at',
-  sending: 'sending_at',
-  sent: 'sent_at',
-  delivered: 'delivered_at',
-  opened: 'opened_at',
-  clicked: 'clicked_at',
-  responded: 'responded_at',
-  failed: 'failed_at',
-  cancelled: 'cancelled_at',
-  bounced: 'bounced_at',
-} as const satisfies Record<Exclude<CommunicationStatus, 'pending'>, keyof CommunicationRow>;
 
 /**
  * Moves a communication to `to` if the state machine allows it from the status it has now,
@@ -164,80 +152,27 @@ const stampColumn = {
  */
 export async function updateCommunicationStatus(db: Executor, change: StatusChange): Promise<StatusChangeResult> {
   const sources = allowedSourcesOf(change.to);
-  const stamp = change.to === 'pending' ? null : stampColumn[change.to];
-  if (stamp === null || sources.length === 0) {
+  if (sources.length === 0) {
     const current = await db.selectFrom('crm_communications').select('status').where('id', '=', change.id).executeTakeFirst();
     return current ? { applied: false, reason: 'not_allowed', current: current.status } : { applied: false, reason: 'not_found' };
   }
-  const channel = change.channel ?? null;
-  const error = change.error ?? null;
-
-  const row = await db
-    .with('cur', (qb) =>
-      qb.selectFrom('crm_communications').select(['id', 'status']).where('id', '=', change.id).forUpdate(),
-    )
-    .with('upd', (qb) =>
-      qb
-        .updateTable('crm_communications as c')
-        .from('cur')
-        .set({
-          status: change.to,
-          [stamp]: sql`now()`,
-          updated_at: sql`now()`,
-          ...(channel && {
-            channel,
-            channels_tried: sql`CASE WHEN ${channel} = ANY(c.channels_tried) THEN c.channels_tried ELSE array_append(c.channels_tried, ${channel}::text) END`,
-          }),
-          ...(change.attempt !== undefined && { attempt_count: sql`greatest(c.attempt_count, ${change.attempt}::int)` }),
-          ...(change.providerMessageId !== undefined && { provider_message_id: change.providerMessageId }),
-          ...(error && {
-            last_error: error.message,
-            last_error_code: error.code ?? null,
-            last_error_category: error.category ?? null,
-          }),
-          ...(change.failureReason !== undefined && { failure_reason: change.failureReason }),
-          ...(change.strategyReason !== undefined && { strategy_reason: change.strategyReason }),
-          ...(change.scheduledFor !== undefined && { scheduled_for: change.scheduledFor }),
-        })
-        .whereRef('c.id', '=', 'cur.id')
-        .where('cur.status', 'in', sources)
-        .returningAll('c')
-        .returning('cur.status as previous_status'),
-    )
-    .with('log', (qb) =>
-      qb
-        .insertInto('crm_delivery_logs')
-        .columns([
-          'communication_id', 'event', 'from_status', 'to_status', 'channel', 'attempt', 'provider', 'provider_message_id',
-          'provider_event_id', 'error_code', 'error_category', 'error_message', 'latency_ms', 'detail',
-        ])
-        .expression((eb) =>
-        eb.selectFrom('upd').select([
-          'upd.id as communication_id',
-          sql<DeliveryLogEvent>`${change.event ?? 'status_changed'}::text`.as('event'),
-          'upd.previous_status as from_status',
-          'upd.status as to_status',
-          sql<MessageChannel>`${channel}::crm_channel`.as('channel'),
-          sql<number>`${change.attempt ?? null}::int`.as('attempt'),
-          sql<string>`${change.provider ?? null}::text`.as('provider'),
-          sql<string>`${change.providerMessageId ?? null}::text`.as('provider_message_id'),
-          sql<string>`${change.providerEventId ?? null}::text`.as('provider_event_id'),
-          sql<string>`${error?.code ?? null}::text`.as('error_code'),
-          sql<ErrorCategory>`${error?.category ?? null}::crm_error_category`.as('error_category'),
-          sql<string>`${error?.message ?? null}::text`.as('error_message'),
-          sql<number>`${change.latencyMs === undefined ? null : Math.round(change.latencyMs)}::int`.as('latency_ms'),
-          sql<JsonObject>`${JSON.stringify(change.detail ?? {})}::jsonb`.as('detail'),
-        ]),
-      ),
-    )
-    .selectFrom('cur')
-    .leftJoin('upd', (join) => join.onTrue())
-    .select('cur.status as current_status')
-    .selectAll('upd')
-    .executeTakeFirst();
-
-  if (!row) return { applied: false, reason: 'not_found' };
-  const { current_status: current, previous_status: previous, ...communication } = row;
-  if (communication.id === null || previous === null) return { applied: false, reason: 'not_allowed', current };
-  return { applied: true, from: previous, communication: communication as CommunicationRow };
+  const result = await moveCommunication(db, {
+    id: change.id,
+    guard: { statuses: sources },
+    to: change.to,
+    event: change.event ?? 'status_changed',
+    ...(change.channel !== undefined && { channel: change.channel }),
+    ...(change.attempt !== undefined && { attempt: change.attempt }),
+    ...(change.provider !== undefined && { provider: change.provider }),
+    ...(change.providerMessageId !== undefined && { providerMessageId: change.providerMessageId }),
+    ...(change.providerEventId !== undefined && { providerEventId: change.providerEventId }),
+    ...(change.error !== undefined && { error: change.error }),
+    ...(change.failureReason !== undefined && { failureReason: change.failureReason }),
+    ...(change.strategyReason !== undefined && { strategyReason: change.strategyReason }),
+    ...(change.scheduledFor !== undefined && { scheduledFor: change.scheduledFor }),
+    ...(change.latencyMs !== undefined && { latencyMs: change.latencyMs }),
+    ...(change.detail !== undefined && { detail: change.detail }),
+  });
+  if (result.applied) return result;
+  return result.current ? { applied: false, reason: 'not_allowed', current: result.current.status } : { applied: false, reason: 'not_found' };
 }

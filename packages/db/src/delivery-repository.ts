@@ -1,4 +1,5 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
+import { findForRoutingMany } from './delivery-batch';
 import { canTransition, type CommunicationStatus, type ErrorCategory, type JsonObject, type MessageChannel } from '@crm/core';
 import type { ClientContact, PiiKeys } from './client-contact-repository';
 import type { Executor } from './communication-repository';
@@ -44,6 +45,8 @@ export interface PipelineMove {
   readonly awaitingFallback?: boolean;
   readonly provider?: string;
   readonly providerMessageId?: string;
+  readonly providerEventId?: string;
+  readonly scheduledFor?: Date;
   readonly error?: MoveError;
   readonly failureReason?: string;
   readonly strategyReason?: string;
@@ -55,7 +58,9 @@ export type MoveResult =
   | { readonly applied: true; readonly from: CommunicationStatus; readonly communication: CommunicationRow }
   | { readonly applied: false; readonly current: Pick<CommunicationRow, 'status' | 'attempt_count' | 'channel' | 'awaiting_fallback'> | null };
 
-const stampColumn = {
+
+/** The `*_at` column each status stamps. */
+export const stampColumn = {
   scheduled: 'scheduled_at',
   queued: 'queued_at',
   sending: 'sending_at',
@@ -67,7 +72,7 @@ const stampColumn = {
   failed: 'failed_at',
   cancelled: 'cancelled_at',
   bounced: 'bounced_at',
-} as const;
+} as const satisfies Record<Exclude<CommunicationStatus, 'pending'>, keyof CommunicationRow>;
 
 /** A JSON-safe copy of a possibly undefined value for a `::type` cast. */
 const param = <T>(value: T | undefined): T | null => (value === undefined ? null : value);
@@ -109,6 +114,7 @@ function moveQuery(db: Executor, move: PipelineMove) {
           ...(error && { last_error: error.message, last_error_code: error.code ?? null, last_error_category: error.category ?? null }),
           ...(move.failureReason !== undefined && { failure_reason: move.failureReason }),
           ...(move.strategyReason !== undefined && { strategy_reason: move.strategyReason }),
+          ...(move.scheduledFor !== undefined && { scheduled_for: move.scheduledFor }),
         })
         .whereRef('c.id', '=', 'cur.id')
         .where((eb) => {
@@ -126,7 +132,7 @@ function moveQuery(db: Executor, move: PipelineMove) {
         .insertInto('crm_delivery_logs')
         .columns([
           'communication_id', 'event', 'from_status', 'to_status', 'channel', 'attempt', 'provider', 'provider_message_id',
-          'error_code', 'error_category', 'error_message', 'latency_ms', 'detail',
+          'provider_event_id', 'error_code', 'error_category', 'error_message', 'latency_ms', 'detail',
         ])
         .expression((eb) =>
           eb.selectFrom('upd').select([
@@ -138,6 +144,7 @@ function moveQuery(db: Executor, move: PipelineMove) {
             sql<number>`${param(move.logAttempt ?? guard.attempt ?? move.attempt)}::int`.as('attempt'),
             sql<string>`${param(move.provider)}::text`.as('provider'),
             sql<string>`${param(move.providerMessageId)}::text`.as('provider_message_id'),
+            sql<string>`${param(move.providerEventId)}::text`.as('provider_event_id'),
             sql<string>`${error?.code ?? null}::text`.as('error_code'),
             sql<ErrorCategory>`${error?.category ?? null}::crm_error_category`.as('error_category'),
             sql<string>`${error?.message ?? null}::text`.as('error_message'),
@@ -244,18 +251,7 @@ export interface RoutingRow extends CommunicationRow {
 
 /** The row and the client's channel preferences and contact availability, in one query. */
 export async function findForRouting(db: Executor, id: string): Promise<RoutingRow | undefined> {
-  return db
-    .selectFrom('crm_communications as c')
-    .leftJoin('crm_client_preferences as p', 'p.client_id', 'c.client_id')
-    .selectAll('c')
-    .select([
-      'p.channels as preferred_channels',
-      'p.opt_outs as opt_outs',
-      sql<boolean>`coalesce(p.email_hash IS NOT NULL, false)`.as('has_email'),
-      sql<boolean>`coalesce(p.phone_hash IS NOT NULL, false)`.as('has_phone'),
-    ])
-    .where('c.id', '=', id)
-    .executeTakeFirst() as Promise<RoutingRow | undefined>;
+  return (await findForRoutingMany(db, [id]))[0];
 }
 
 /** The parts of an in-flight row that say which job it needs. */

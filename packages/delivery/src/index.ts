@@ -2,3 +2,4 @@ export * from './breakers';
 export * from './channel-jobs';
 export * from './deliver-attempt';
 export * from './writes';
+export * from './channel-worker-deps';

@@ -1,4 +1,4 @@
-import { batchedWrites, ProviderBreakers } from '@crm/delivery';
+import { channelWorkerDeps } from '@crm/delivery';
 import { createTwilioClient, createWhatsAppClient } from '@crm/providers';
 import type { ServiceStart } from '@crm/runtime';
 import { startMessagingWorker } from './messaging-worker';
@@ -10,25 +10,14 @@ import { smsSender, whatsAppSender } from './senders';
  */
 export const messagingWorkerService: ServiceStart = async (runtime) => {
   const { config } = runtime;
-  const breakers = new ProviderBreakers(config.breaker, runtime.logger);
+  const deps = await channelWorkerDeps(runtime);
   const worker = startMessagingWorker({
-    db: runtime.db(),
-    producer: await runtime.producer(),
+    ...deps,
     senders: {
       sms: smsSender(createTwilioClient(config.twilio), { publicBaseUrl: config.server.publicBaseUrl }),
       whatsapp: whatsAppSender(createWhatsAppClient(config.whatsapp)),
     },
-    breakers,
-    retry: config.retry,
-    // As the email worker: concurrent jobs share one claim and one success statement per window.
-    ...(config.queue.batchWindowMs > 0 && { writes: batchedWrites(runtime.db(), runtime.keys, { windowMs: config.queue.batchWindowMs }) }),
-    keys: runtime.keys,
-    logger: runtime.logger,
-    connection: runtime.workerConnection(),
-    prefix: config.redis.queuePrefix,
-    concurrency: config.queue.concurrency,
-    lockDurationMs: config.queue.lockDurationMs,
   });
   await worker.ready();
-  return { stop: [() => worker.close(), async () => breakers.shutdown()] };
+  return { stop: [() => worker.close(), async () => deps.breakers.shutdown()] };
 };

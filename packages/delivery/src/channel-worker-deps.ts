@@ -1,0 +1,40 @@
+import type { Redis } from 'ioredis';
+import type { Runtime } from '@crm/runtime';
+import { ProviderBreakers } from './breakers';
+import type { DeliveryDeps } from './deliver-attempt';
+import { batchedWrites } from './writes';
+
+/** What every channel worker is started with, from a runtime's config and connections. */
+export interface ChannelWorkerDeps extends DeliveryDeps {
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly concurrency: number;
+  readonly lockDurationMs: number;
+}
+
+/**
+ * The delivery dependencies of a channel worker service: the runtime's database, producer, keys
+ * and logger; one breaker per provider (`config.breaker`); the retry policy; coalesced writes
+ * when `WORKER_BATCH_WINDOW_MS` > 0; and the queue settings. Stop the breakers on shutdown.
+ *
+ * @example
+ * const deps = await channelWorkerDeps(runtime);
+ * const worker = startEmailWorker({ ...deps, transport });
+ * return { stop: [() => worker.close(), async () => deps.breakers.shutdown()] };
+ */
+export async function channelWorkerDeps(runtime: Runtime): Promise<ChannelWorkerDeps> {
+  const { config } = runtime;
+  return {
+    db: runtime.db(),
+    producer: await runtime.producer(),
+    keys: runtime.keys,
+    logger: runtime.logger,
+    breakers: new ProviderBreakers(config.breaker, runtime.logger),
+    retry: config.retry,
+    ...(config.queue.batchWindowMs > 0 && { writes: batchedWrites(runtime.db(), runtime.keys, { windowMs: config.queue.batchWindowMs }) }),
+    connection: runtime.workerConnection(),
+    prefix: config.redis.queuePrefix,
+    concurrency: config.queue.concurrency,
+    lockDurationMs: config.queue.lockDurationMs,
+  };
+}
