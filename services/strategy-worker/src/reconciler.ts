@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
 import { enqueueExpected, expectedJobFor, type ExpectedJob } from '@crm/delivery';
 import { findInFlight, type Database, type InFlightRow } from '@crm/db';
@@ -67,6 +68,25 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
   let leader = false;
   let cursor: { updatedAt: Date; id: string } | undefined;
 
+  /**
+   * Whether each job exists and has finished, for a page of rows in one pipelined round trip
+   * (EXISTS and HGET finishedOn on the job hashes): the rows whose job is there and not finished
+   * (waiting, delayed, active), nearly all of them, cost nothing more.
+   */
+  const probe = async (jobs: readonly ExpectedJob[]): Promise<{ exists: boolean; finished: boolean }[]> => {
+    if (jobs.length === 0) return [];
+    // BullMQ's client is the ioredis connection the producer was given.
+    const client = (await producer.queue(jobs[0]!.queue).client) as unknown as Redis;
+    const pipeline = client.pipeline();
+    for (const job of jobs) {
+      const key = producer.queue(job.queue).toKey(job.jobId);
+      pipeline.exists(key);
+      pipeline.hget(key, 'finishedOn');
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    return jobs.map((_, index) => ({ exists: replies[2 * index]?.[1] === 1, finished: typeof replies[2 * index + 1]?.[1] === 'string' }));
+  };
+
   const reconcileRow = async (row: InFlightRow, job: ExpectedJob, tally: { enqueued: number; retried: number; replaced: number }) => {
     const queue = producer.queue(job.queue);
     const state = await queue.getJobState(job.jobId);
@@ -93,10 +113,16 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
     for (let page = 0; page < maxPagesPerPass; page++) {
       const rows = await findInFlight(db, { unchangedSince, limit: pageSize, ...(cursor && { after: cursor }) });
       const now = new Date();
+      const pairs = rows.flatMap((row) => {
+        const job = expectedJobFor(row, now);
+        return job ? [{ row, job }] : [];
+      });
+      const probes = await probe(pairs.map((pair) => pair.job));
       await Promise.all(
-        rows.map(async (row) => {
-          const job = expectedJobFor(row, now);
-          if (job) await reconcileRow(row, job, tally);
+        pairs.map(async ({ row, job }, index) => {
+          const found = probes[index];
+          if (found?.exists && !found.finished) return;
+          await reconcileRow(row, job, tally);
         }),
       );
       checked += rows.length;
