@@ -1,7 +1,55 @@
-import { sql } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import type { CommunicationStatus } from '@crm/core';
 import { PGP_OPTIONS, normaliseEmail, normalisePhone, type PiiKeys } from './client-contact-repository';
 import type { Executor, NewCommunication } from './communication-repository';
+import { poolOf } from './create-database';
+
+/**
+ * The statement of {@link acceptCommunication}. Parameters: $1 client id, $2 plan id,
+ * $3 message type, $4 urgency, $5 requested channel, $6 send at, $7 variables (JSON), $8 metadata
+ * (JSON), $9 idempotency key, $10 request hash, $11 the request gives an email or a phone,
+ * $12 it gives any contact detail, $13 email, $14 phone, $15 time zone, $16 encryption key,
+ * $17 blind-index key.
+ */
+const ACCEPT_SQL = `
+WITH reach AS (
+  SELECT $11::boolean OR EXISTS (
+    SELECT 1 FROM crm_client_preferences
+    WHERE client_id = $1::text AND (email_hash IS NOT NULL OR phone_hash IS NOT NULL)
+  ) AS ok
+),
+ins AS (
+  INSERT INTO crm_communications
+    (client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash)
+  SELECT $1::text, $2::text, $3::crm_message_type, $4::crm_urgency, $5::crm_channel, $6::timestamptz, $7::jsonb, $8::jsonb, $9::text, $10::text
+  FROM reach WHERE reach.ok
+  ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+  RETURNING id, status
+),
+log AS (
+  INSERT INTO crm_delivery_logs (communication_id, event, to_status) SELECT id, 'created', status FROM ins
+),
+contact AS (
+  INSERT INTO crm_client_preferences AS p (client_id, email_encrypted, email_hash, phone_encrypted, phone_hash, timezone)
+  SELECT $1::text,
+         pgp_sym_encrypt($13::text, $16::text, '${PGP_OPTIONS}'), hmac($13::text, $17::text, 'sha256'),
+         pgp_sym_encrypt($14::text, $16::text, '${PGP_OPTIONS}'), hmac($14::text, $17::text, 'sha256'),
+         coalesce($15::text, 'UTC')
+  FROM ins WHERE $12::boolean
+  ON CONFLICT (client_id) DO UPDATE SET
+    email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,
+    email_hash = coalesce(excluded.email_hash, p.email_hash),
+    phone_encrypted = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_encrypted ELSE excluded.phone_encrypted END,
+    phone_hash = coalesce(excluded.phone_hash, p.phone_hash),
+    timezone = coalesce($15::text, p.timezone),
+    updated_at = now()
+  WHERE (excluded.email_hash IS NOT NULL AND excluded.email_hash IS DISTINCT FROM p.email_hash)
+     OR (excluded.phone_hash IS NOT NULL AND excluded.phone_hash IS DISTINCT FROM p.phone_hash)
+     OR ($15::text IS NOT NULL AND $15::text IS DISTINCT FROM p.timezone)
+)
+SELECT ins.id, ins.status, reach.ok AS reachable FROM reach LEFT JOIN ins ON true`;
+/** Name of the prepared statement; a new text needs a new name (pg caches by name per connection). */
+const ACCEPT_STATEMENT_NAME = 'crm_accept_communication_v1';
 
 /** Contact details that arrive with a request (all optional). */
 export interface IntakeRecipient {
@@ -47,47 +95,17 @@ export async function acceptCommunication(db: Executor, keys: PiiKeys, input: Ne
   const storesContact = email !== null || phone !== null || timezone !== null;
   const givesContact = email !== null || phone !== null;
 
+  const values = [
+    input.clientId, input.planId, input.messageType, input.urgency, input.requestedChannel, input.sendAt,
+    JSON.stringify(input.variables), JSON.stringify(input.metadata), input.idempotencyKey, input.requestHash,
+    givesContact, storesContact, email, phone, timezone, keys.encryptionKey, keys.blindIndexKey,
+  ];
+  const pool = poolOf(db);
   for (let tries = 0; tries < 3; tries++) {
-    const { rows } = await sql<Row>`
-      WITH reach AS (
-        SELECT ${givesContact}::boolean OR EXISTS (
-          SELECT 1 FROM crm_client_preferences
-          WHERE client_id = ${input.clientId} AND (email_hash IS NOT NULL OR phone_hash IS NOT NULL)
-        ) AS ok
-      ),
-      ins AS (
-        INSERT INTO crm_communications
-          (client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash)
-        SELECT ${input.clientId}, ${input.planId}, ${input.messageType}::crm_message_type, ${input.urgency}::crm_urgency,
-               ${input.requestedChannel}::crm_channel, ${input.sendAt}::timestamptz, ${JSON.stringify(input.variables)}::jsonb,
-               ${JSON.stringify(input.metadata)}::jsonb, ${input.idempotencyKey}::text, ${input.requestHash}::text
-        FROM reach WHERE reach.ok
-        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING id, status
-      ),
-      log AS (
-        INSERT INTO crm_delivery_logs (communication_id, event, to_status) SELECT id, 'created', status FROM ins
-      ),
-      contact AS (
-        INSERT INTO crm_client_preferences AS p (client_id, email_encrypted, email_hash, phone_encrypted, phone_hash, timezone)
-        SELECT ${input.clientId},
-               pgp_sym_encrypt(${email}::text, ${keys.encryptionKey}::text, ${PGP_OPTIONS}), hmac(${email}::text, ${keys.blindIndexKey}::text, 'sha256'),
-               pgp_sym_encrypt(${phone}::text, ${keys.encryptionKey}::text, ${PGP_OPTIONS}), hmac(${phone}::text, ${keys.blindIndexKey}::text, 'sha256'),
-               coalesce(${timezone}::text, 'UTC')
-        FROM ins WHERE ${storesContact}::boolean
-        ON CONFLICT (client_id) DO UPDATE SET
-          email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,
-          email_hash = coalesce(excluded.email_hash, p.email_hash),
-          phone_encrypted = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_encrypted ELSE excluded.phone_encrypted END,
-          phone_hash = coalesce(excluded.phone_hash, p.phone_hash),
-          timezone = coalesce(${timezone}::text, p.timezone),
-          updated_at = now()
-        WHERE (excluded.email_hash IS NOT NULL AND excluded.email_hash IS DISTINCT FROM p.email_hash)
-           OR (excluded.phone_hash IS NOT NULL AND excluded.phone_hash IS DISTINCT FROM p.phone_hash)
-           OR (${timezone}::text IS NOT NULL AND ${timezone}::text IS DISTINCT FROM p.timezone)
-      )
-      SELECT ins.id, ins.status, reach.ok AS reachable FROM reach LEFT JOIN ins ON true
-    `.execute(db);
+    // A named prepared statement where the pool is at hand: parsed and planned once per connection.
+    const { rows } = pool
+      ? await pool.query<Row>({ name: ACCEPT_STATEMENT_NAME, text: ACCEPT_SQL, values })
+      : await db.executeQuery<Row>(CompiledQuery.raw(ACCEPT_SQL, values));
     const row = rows[0];
     if (row?.id && row.status) return { outcome: 'created', id: row.id, status: row.status };
 

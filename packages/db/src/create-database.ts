@@ -41,5 +41,18 @@ export function createDatabase(options: CreateDatabaseOptions): Kysely<Database>
   // An idle client that loses its connection emits 'error' on the pool; without a listener the
   // process would crash. The next query gets a fresh connection.
   pool.on('error', () => undefined);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
+}
+
+const pools = new WeakMap<Kysely<Database>, Pool>();
+
+/**
+ * The pg pool behind a database made by {@link createDatabase}, for the few hot statements
+ * that run as named prepared statements (parsed and planned once per connection, which Kysely
+ * cannot do); `undefined` for a transaction or any other Kysely instance.
+ */
+export function poolOf(db: Kysely<Database>): Pool | undefined {
+  return pools.get(db);
 }

@@ -69,6 +69,20 @@ describe('acceptCommunication', () => {
     expect(await acceptCommunication(t.db, keys, keyed, null)).toEqual({ ...first, outcome: 'duplicate' });
   });
 
+  it('works the same inside a transaction (without the prepared statement), and rolls back with it', async () => {
+    const before = await count('crm_communications');
+    const inside = await t.db.transaction().execute(async (trx) => acceptCommunication(trx, keys, input({ clientId: 'intake-tx' }), { email: 'tx@example.com' }));
+    expect(inside).toMatchObject({ outcome: 'created' });
+    await expect(
+      t.db.transaction().execute(async (trx) => {
+        await acceptCommunication(trx, keys, input({ clientId: 'intake-tx-rolled-back' }), { email: 'rb@example.com' });
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect(await count('crm_communications')).toBe(before + 1);
+    expect(await getClientContact(t.db, keys, 'intake-tx-rolled-back')).toBeUndefined();
+  });
+
   it('makes one row of concurrent identical requests', async () => {
     const keyed = input({ clientId: 'intake-5', idempotencyKey: 'intake-race', requestHash: 'h' });
     const results = await Promise.all(Array.from({ length: 20 }, () => acceptCommunication(t.db, keys, keyed, { email: 'race@example.com' })));
