@@ -1,4 +1,5 @@
-import { CompiledQuery } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { CompiledQuery, sql } from 'kysely';
 import type { CommunicationStatus } from '@crm/core';
 import { PGP_OPTIONS, normaliseEmail, normalisePhone, type PiiKeys } from './client-contact-repository';
 import type { Executor, NewCommunication } from './communication-repository';
@@ -122,3 +123,144 @@ export async function acceptCommunication(db: Executor, keys: PiiKeys, input: Ne
   }
   throw new Error('acceptCommunication: the idempotency key kept appearing and disappearing');
 }
+
+/** One request for {@link acceptCommunications}. */
+export interface IntakeItem {
+  readonly input: NewCommunication;
+  readonly recipient: IntakeRecipient | null;
+}
+
+/**
+ * {@link acceptCommunication}'s statement for many independent requests at once (the same
+ * steps over `unnest` arrays). The conflict branch reads the time zone back from `input`:
+ * `excluded.timezone` cannot tell a given `UTC` from the default.
+ */
+const ACCEPT_MANY_SQL = `
+WITH input AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::crm_message_type[], $5::crm_urgency[], $6::crm_channel[],
+                       $7::timestamptz[], $8::jsonb[], $9::jsonb[], $10::text[], $11::text[], $12::boolean[], $13::boolean[],
+                       $14::text[], $15::text[], $16::text[])
+    AS u(id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata,
+         idempotency_key, request_hash, gives, stores, email, phone, timezone)
+),
+reach AS (
+  SELECT i.id, i.gives OR EXISTS (
+    SELECT 1 FROM crm_client_preferences p
+    WHERE p.client_id = i.client_id AND (p.email_hash IS NOT NULL OR p.phone_hash IS NOT NULL)
+  ) AS ok
+  FROM input i
+),
+ins AS (
+  INSERT INTO crm_communications
+    (id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash)
+  SELECT i.id, i.client_id, i.plan_id, i.message_type, i.urgency, i.requested_channel, i.send_at, i.variables, i.metadata,
+         i.idempotency_key, i.request_hash
+  FROM input i JOIN reach r ON r.id = i.id WHERE r.ok
+  ORDER BY i.idempotency_key NULLS LAST
+  ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+  RETURNING id, status
+),
+log AS (
+  INSERT INTO crm_delivery_logs (communication_id, event, to_status) SELECT id, 'created', status FROM ins
+),
+contact AS (
+  INSERT INTO crm_client_preferences AS p (client_id, email_encrypted, email_hash, phone_encrypted, phone_hash, timezone)
+  SELECT i.client_id,
+         pgp_sym_encrypt(i.email, $17::text, '${PGP_OPTIONS}'), hmac(i.email, $18::text, 'sha256'),
+         pgp_sym_encrypt(i.phone, $17::text, '${PGP_OPTIONS}'), hmac(i.phone, $18::text, 'sha256'),
+         coalesce(i.timezone, 'UTC')
+  FROM input i JOIN ins ON ins.id = i.id WHERE i.stores
+  ORDER BY i.client_id
+  ON CONFLICT (client_id) DO UPDATE SET
+    email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,
+    email_hash = coalesce(excluded.email_hash, p.email_hash),
+    phone_encrypted = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_encrypted ELSE excluded.phone_encrypted END,
+    phone_hash = coalesce(excluded.phone_hash, p.phone_hash),
+    timezone = coalesce((SELECT s.timezone FROM input s JOIN ins ON ins.id = s.id WHERE s.client_id = excluded.client_id AND s.stores), p.timezone),
+    updated_at = now()
+  WHERE (excluded.email_hash IS NOT NULL AND excluded.email_hash IS DISTINCT FROM p.email_hash)
+     OR (excluded.phone_hash IS NOT NULL AND excluded.phone_hash IS DISTINCT FROM p.phone_hash)
+     OR coalesce((SELECT s.timezone FROM input s JOIN ins ON ins.id = s.id WHERE s.client_id = excluded.client_id AND s.stores), p.timezone) IS DISTINCT FROM p.timezone
+)
+SELECT i.id AS input_id, ins.id, ins.status, r.ok AS reachable
+FROM input i JOIN reach r ON r.id = i.id LEFT JOIN ins ON ins.id = i.id`;
+const ACCEPT_MANY_STATEMENT_NAME = 'crm_accept_communications_v1';
+
+/**
+ * {@link acceptCommunication} for many independent requests in one auto-committed statement
+ * (ingest groups the requests that arrive together): each item gets its own outcome, exactly
+ * as if it had been accepted alone; one item's conflict or unreachable client does not affect
+ * the others. Repeated keys within the call are duplicates (or conflicts) of the item stored.
+ * Items of one client that carry contact details must share one idempotency key (a row cannot
+ * be upserted twice in one statement): callers split other such items into separate calls.
+ *
+ * @example
+ * const results = await acceptCommunications(db, keys, [{ input, recipient: null }, …]);
+ */
+export async function acceptCommunications(db: Executor, keys: PiiKeys, items: readonly IntakeItem[]): Promise<IntakeResult[]> {
+  if (items.length === 0) return [];
+  if (items.length === 1) return [await acceptCommunication(db, keys, items[0]!.input, items[0]!.recipient)];
+  // Client → the idempotency key of its item storing contact details (items sharing a key are
+  // stored at most once, so they may repeat the details).
+  const storing = new Map<string, string | null>();
+  const rows = items.map(({ input, recipient }) => {
+    if ((input.idempotencyKey === null) !== (input.requestHash === null)) {
+      throw new TypeError('acceptCommunications: idempotencyKey and requestHash go together');
+    }
+    const email = recipient?.email === undefined ? null : normaliseEmail(recipient.email);
+    const phone = recipient?.phone === undefined ? null : normalisePhone(recipient.phone);
+    const timezone = recipient?.timezone ?? null;
+    const stores = email !== null || phone !== null || timezone !== null;
+    if (stores) {
+      if (storing.has(input.clientId) && (input.idempotencyKey === null || storing.get(input.clientId) !== input.idempotencyKey)) {
+        throw new TypeError('acceptCommunications: two items store contact details of one client');
+      }
+      storing.set(input.clientId, input.idempotencyKey);
+    }
+    return { id: randomUUID(), input, email, phone, timezone, stores, gives: email !== null || phone !== null };
+  });
+  const column = <T>(pick: (row: (typeof rows)[number]) => T) => rows.map(pick);
+  const values = [
+    column((r) => r.id), column((r) => r.input.clientId), column((r) => r.input.planId), column((r) => r.input.messageType),
+    column((r) => r.input.urgency), column((r) => r.input.requestedChannel), column((r) => r.input.sendAt),
+    column((r) => JSON.stringify(r.input.variables)), column((r) => JSON.stringify(r.input.metadata)),
+    column((r) => r.input.idempotencyKey), column((r) => r.input.requestHash), column((r) => r.gives), column((r) => r.stores),
+    column((r) => r.email), column((r) => r.phone), column((r) => r.timezone), keys.encryptionKey, keys.blindIndexKey,
+  ];
+  const pool = poolOf(db);
+  const { rows: answers } = pool
+    ? await pool.query<ManyRow>({ name: ACCEPT_MANY_STATEMENT_NAME, text: ACCEPT_MANY_SQL, values })
+    : await db.executeQuery<ManyRow>(CompiledQuery.raw(ACCEPT_MANY_SQL, values));
+  const byId = new Map(answers.map((answer) => [answer.input_id, answer]));
+
+  const results: (IntakeResult | undefined)[] = rows.map((row) => {
+    const answer = byId.get(row.id);
+    if (answer?.id && answer.status) return { outcome: 'created', id: answer.id, status: answer.status };
+    return undefined;
+  });
+  // Not stored: a repeated key (find its holder), or an unreachable client.
+  const keysToFind = rows.filter((row, n) => results[n] === undefined && row.input.idempotencyKey !== null).map((row) => row.input.idempotencyKey!);
+  const holders = keysToFind.length === 0 ? new Map<string, { id: string; status: CommunicationStatus; request_hash: string | null }>() : new Map(
+    (await db
+      .selectFrom('crm_communications')
+      .select(['id', 'status', 'request_hash', 'idempotency_key'])
+      .where('idempotency_key', '=', sql<string>`ANY(${[...new Set(keysToFind)]}::text[])`)
+      .execute()).map((holder) => [holder.idempotency_key!, holder]),
+  );
+  return Promise.all(
+    rows.map(async (row, n): Promise<IntakeResult> => {
+      const done = results[n];
+      if (done) return done;
+      const holder = row.input.idempotencyKey === null ? undefined : holders.get(row.input.idempotencyKey);
+      if (holder) return { outcome: holder.request_hash === row.input.requestHash ? 'duplicate' : 'conflict', id: holder.id, status: holder.status };
+      if (!byId.get(row.id)?.reachable) return { outcome: 'unreachable' };
+      // The key's holder was erased in between: this one alone, again.
+      return acceptCommunication(db, keys, row.input, items[n]!.recipient);
+    }),
+  );
+}
+
+interface ManyRow extends Row {
+  readonly input_id: string;
+}
+

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { acceptCommunication, CommunicationRepository, getClientContact, upsertClientContact, type NewCommunication } from '@crm/db';
+import { acceptCommunication, acceptCommunications, CommunicationRepository, getClientContact, upsertClientContact, type NewCommunication } from '@crm/db';
 import { createTestDatabase, type TestDatabase } from '@crm/testing';
 
 let t: TestDatabase;
@@ -90,5 +90,52 @@ describe('acceptCommunication', () => {
     expect(results.filter((r) => r.outcome === 'duplicate')).toHaveLength(19);
     const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM crm_communications WHERE idempotency_key = 'intake-race'`.execute(t.db);
     expect(Number(rows[0]?.n)).toBe(1);
+  });
+});
+
+describe('acceptCommunications', () => {
+  it('gives every item its own outcome in one statement', async () => {
+    await acceptCommunication(t.db, keys, input({ clientId: 'many-held', idempotencyKey: 'many-held', requestHash: 'h' }), { email: 'held@example.com' });
+    await upsertClientContact(t.db, keys, { clientId: 'many-zone', email: 'zone@example.com', timezone: 'Asia/Tokyo' });
+    const before = await count('crm_communications');
+    const results = await acceptCommunications(t.db, keys, [
+      { input: input({ clientId: 'many-new', variables: { n: 0 } }), recipient: { email: 'new@example.com', timezone: 'Europe/Paris' } },
+      { input: input({ clientId: 'many-held', idempotencyKey: 'many-held', requestHash: 'h' }), recipient: null }, // duplicate of a stored row
+      { input: input({ clientId: 'many-held', idempotencyKey: 'many-held', requestHash: 'other' }), recipient: { email: 'x@example.com' } }, // conflict
+      { input: input({ clientId: 'many-nobody' }), recipient: null }, // unreachable
+      { input: input({ clientId: 'many-new', idempotencyKey: 'many-k', requestHash: 'k' }), recipient: null }, // reachable only through item 0: not yet
+      { input: input({ clientId: 'many-2', idempotencyKey: 'many-twice', requestHash: 't' }), recipient: { phone: '+14155550142' } },
+      { input: input({ clientId: 'many-2', idempotencyKey: 'many-twice', requestHash: 't' }), recipient: { phone: '+14155550142' } }, // same key in the call
+      { input: input({ clientId: 'many-zone' }), recipient: { timezone: 'America/Denver' } }, // only the zone changes
+    ]);
+    expect(results.map((r) => r.outcome)).toEqual(['created', 'duplicate', 'conflict', 'unreachable', 'unreachable', 'created', 'duplicate', 'created']);
+    expect(await count('crm_communications')).toBe(before + 3);
+    expect(results[6]).toEqual({ ...results[5], outcome: 'duplicate' });
+    expect(await getClientContact(t.db, keys, 'many-new')).toEqual({ email: 'new@example.com', phone: null });
+    expect(await getClientContact(t.db, keys, 'many-held')).toEqual({ email: 'held@example.com', phone: null }); // the conflict stored nothing
+    expect(await getClientContact(t.db, keys, 'many-2')).toEqual({ email: null, phone: '+14155550142' });
+    expect(await getClientContact(t.db, keys, 'many-nobody')).toBeUndefined();
+    const zones = await t.db.selectFrom('crm_client_preferences').select(['client_id', 'timezone']).where('client_id', 'in', ['many-new', 'many-zone']).orderBy('client_id').execute();
+    expect(zones).toEqual([{ client_id: 'many-new', timezone: 'Europe/Paris' }, { client_id: 'many-zone', timezone: 'America/Denver' }]);
+    expect(await getClientContact(t.db, keys, 'many-zone')).toEqual({ email: 'zone@example.com', phone: null });
+    const created = results[0]!;
+    if (created.outcome !== 'created') throw new Error('not created');
+    expect(await CommunicationRepository.listLogs(t.db, created.id)).toEqual([expect.objectContaining({ event: 'created', to_status: 'pending' })]);
+  });
+
+  it('refuses two items that would both store contact details of one client', async () => {
+    await expect(
+      acceptCommunications(t.db, keys, [
+        { input: input({ clientId: 'many-clash' }), recipient: { email: 'a@example.com' } },
+        { input: input({ clientId: 'many-clash' }), recipient: { email: 'b@example.com' } },
+      ]),
+    ).rejects.toThrow(TypeError);
+  });
+
+  it('works inside a transaction (without the prepared statement)', async () => {
+    const results = await t.db.transaction().execute((trx) =>
+      acceptCommunications(trx, keys, [{ input: input({ clientId: 'many-tx-1' }), recipient: { email: 'tx1@example.com' } }, { input: input({ clientId: 'many-tx-2' }), recipient: null }]),
+    );
+    expect(results.map((r) => r.outcome)).toEqual(['created', 'unreachable']);
   });
 });

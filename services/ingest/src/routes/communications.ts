@@ -2,9 +2,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CommunicationRequestSchema, CommunicationStatusSchema, requestHash, type CommunicationRequest } from '@crm/core';
-import { acceptCommunication } from '@crm/db';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
+import { IntakeBatcher } from '../intake-batcher';
 import { RequestEnqueuer } from '../request-enqueuer';
 
 const AcceptedSchema = z.object({ id: z.uuid(), status: CommunicationStatusSchema });
@@ -28,7 +28,9 @@ function idempotencyKeyOf(header: string | undefined, body: CommunicationRequest
  * from PostgreSQL.
  */
 export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
-  // Jobs of requests answered in the same event-loop turn go to Redis in one round trip.
+  // Requests validated in the same event-loop turn are stored with one statement, and their
+  // jobs go to Redis in one round trip.
+  const intake = new IntakeBatcher(deps.db, deps.keys);
   const enqueuer = new RequestEnqueuer(deps.producer);
   app.withTypeProvider<ZodTypeProvider>().post(
     '/api/crm/communications',
@@ -37,9 +39,7 @@ export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, 
       const body = request.body;
       const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key'], body);
 
-      const result = await acceptCommunication(
-        deps.db,
-        deps.keys,
+      const result = await intake.accept(
         {
           clientId: body.clientId,
           planId: body.planId,
