@@ -8,13 +8,17 @@ import { z } from 'zod';
  */
 export function isIanaTimeZone(zone: string): boolean {
   if (!/^[A-Za-z_]+(?:\/[A-Za-z0-9_+-]+)+$/.test(zone) && zone !== 'UTC') return false;
+  if (knownZones.has(zone)) return true;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    // Building a formatter costs ~0.2 ms; the zones that exist are a few hundred, so remember them.
+    knownZones.add(zone);
     return true;
   } catch {
     return false;
   }
 }
+const knownZones = new Set<string>();
 
 export const TimeZoneSchema = z
   .string()
