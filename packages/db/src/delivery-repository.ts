@@ -280,3 +280,13 @@ export async function findInFlight(
   if (after) query = query.where((eb) => eb(eb.refTuple('updated_at', 'id'), '>', eb.tuple(after.updatedAt, after.id)));
   return query.execute();
 }
+
+/** Of the given rows, the ids whose `updated_at` is still the one given (nobody changed them since). */
+export async function findUnchanged(db: Executor, rows: readonly { readonly id: string; readonly updatedAt: Date }[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const { rows: found } = await sql<{ id: string }>`
+    SELECT c.id FROM crm_communications c
+    JOIN unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.updatedAt.toISOString())}::timestamptz[]) AS v(id, updated_at)
+      ON v.id = c.id AND c.updated_at = v.updated_at`.execute(db);
+  return found.map((row) => row.id);
+}

@@ -3,6 +3,7 @@ import {
   claimAttempts,
   CommunicationRepository,
   findForRoutingMany,
+  findUnchanged,
   moveCommunication,
   queueOnFirstChannelMany,
   recordSentMany,
@@ -75,6 +76,15 @@ describe('multi-row writes', () => {
     expect(row).toMatchObject({ status: 'sent', provider_message_id: `<${ids[0]}@x>` });
     const last = (await CommunicationRepository.listLogs(t.db, ids[0]!)).at(-1);
     expect(last).toMatchObject({ event: 'attempt_succeeded', from_status: 'sending', to_status: 'sent', latency_ms: 12, provider: 'smtp', detail: { response: '250 OK' } });
+  });
+});
+
+describe('findUnchanged', () => {
+  it('keeps only the rows nobody changed since they were read (the reconciler acts on those alone)', async () => {
+    const [a, b] = [await pending(), await pending()];
+    const read = await Promise.all([a, b].map((id) => CommunicationRepository.findById(t.db, id)));
+    await queueOnFirstChannelMany(t.db, [{ id: b, channel: 'email', plan: ['email'], reason: 'r' }]);
+    expect(await findUnchanged(t.db, read.map((row) => ({ id: row!.id, updatedAt: row!.updated_at })))).toEqual([a]);
   });
 });
 

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
 import { enqueueExpected, expectedJobFor, type ExpectedJob } from '@crm/delivery';
-import { findInFlight, type Database, type InFlightRow } from '@crm/db';
+import { findInFlight, findUnchanged, type Database, type InFlightRow } from '@crm/db';
 import type { Logger } from '@crm/observability';
 import type { QueueProducer } from '@crm/queue';
 
@@ -118,13 +118,14 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
         return job ? [{ row, job }] : [];
       });
       const probes = await probe(pairs.map((pair) => pair.job));
-      await Promise.all(
-        pairs.map(async ({ row, job }, index) => {
-          const found = probes[index];
-          if (found?.exists && !found.finished) return;
-          await reconcileRow(row, job, tally);
-        }),
+      const suspects = pairs.filter((_, index) => !(probes[index]?.exists && !probes[index]?.finished));
+      // The rows were read before the jobs were probed: a worker may have moved a row on in
+      // between (its job finished because it did its work). Act only on rows that are still
+      // exactly as read.
+      const unchanged = new Set(
+        (await findUnchanged(db, suspects.map(({ row }) => ({ id: row.id, updatedAt: row.updated_at })))),
       );
+      await Promise.all(suspects.filter(({ row }) => unchanged.has(row.id)).map(({ row, job }) => reconcileRow(row, job, tally)));
       checked += rows.length;
       const last = rows.at(-1);
       cursor = rows.length === pageSize && last ? { updatedAt: last.updated_at, id: last.id } : undefined;
