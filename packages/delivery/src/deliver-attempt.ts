@@ -90,7 +90,7 @@ function asFailure(error: unknown, provider: string): Failure {
  * the message is sent again: at-least-once, logged as `resumed`.
  */
 export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sender: ChannelSender): Promise<AttemptOutcome> {
-  const { db, producer, breakers } = deps;
+  const { db, breakers } = deps;
   const log = deps.logger.child({ communicationId: job.communicationId, attempt: job.attempt, channel: job.channel });
   const provider = sender.provider;
 
@@ -102,30 +102,42 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
   }
   if (claim.resumed) log.warn('resuming an attempt whose earlier run died before recording its result: the provider may receive it twice');
   const row = claim.communication;
-  const guard = { statuses: ['sending' as const], attempt: job.attempt, channel: job.channel };
 
   const startedAt = performance.now();
-  let failure: Failure;
+  let receipt: SendReceipt;
   try {
-    const receipt = await breakers.fire(provider, () => sender.send({ communication: row, contact: claim.contact }));
-    const latencyMs = performance.now() - startedAt;
-    const applied = await writes.recordSent({
-      id: row.id,
-      attempt: job.attempt,
-      channel: job.channel,
-      provider,
-      providerMessageId: receipt.providerMessageId,
-      latencyMs,
-      detail: { ...(receipt.detail ?? {}), ...(claim.resumed && { resumed: true }) },
-    });
-    if (!applied) log.warn('sent, but the row had moved on meanwhile');
-    log.debug({ latencyMs: Math.round(latencyMs) }, 'sent');
-    return { outcome: 'sent', providerMessageId: receipt.providerMessageId };
+    receipt = await breakers.fire(provider, () => sender.send({ communication: row, contact: claim.contact }));
   } catch (error) {
-    failure = asFailure(error, provider);
+    return handleFailure(deps, { job, row, provider, log }, asFailure(error, provider), performance.now() - startedAt);
   }
-
+  // Only the provider call is inside the try: a failure to record the success (the database
+  // went away) must not count as a failed send. The job fails instead and is redelivered; its
+  // claim then resumes the attempt: the window docs/delivery.md describes.
   const latencyMs = performance.now() - startedAt;
+  const applied = await writes.recordSent({
+    id: row.id,
+    attempt: job.attempt,
+    channel: job.channel,
+    provider,
+    providerMessageId: receipt.providerMessageId,
+    latencyMs,
+    detail: { ...(receipt.detail ?? {}), ...(claim.resumed && { resumed: true }) },
+  });
+  if (!applied) log.warn('sent, but the row had moved on meanwhile');
+  log.debug({ latencyMs: Math.round(latencyMs) }, 'sent');
+  return { outcome: 'sent', providerMessageId: receipt.providerMessageId };
+}
+
+/** Records a failed attempt and schedules what its category asks for: a retry, or the fallback. */
+async function handleFailure(
+  deps: DeliveryDeps,
+  context: { readonly job: DeliveryJob; readonly row: CommunicationRow; readonly provider: string; readonly log: Logger },
+  failure: Failure,
+  latencyMs: number,
+): Promise<AttemptOutcome> {
+  const { db, producer, breakers } = deps;
+  const { job, row, provider, log } = context;
+  const guard = { statuses: ['sending' as const], attempt: job.attempt, channel: job.channel };
   const decision = decideAfterFailure(
     { category: failure.category, channelAttempts: row.channel_attempts, rateLimitWaits: row.rate_limit_waits, retryAfterMs: failure.retryAfterMs },
     deps.retry,
