@@ -8,3 +8,4 @@ export * from './communication-result';
 export * from './request-hash';
 export * from './delivery-rules';
 export * from './sms-segments';
+export * from './send-time';
