@@ -1,6 +1,9 @@
+import { UnrecoverableError, Worker } from 'bullmq';
+import { readEnvironment } from '@crm/config';
 import { backoffCeiling } from '@crm/core';
 import { CommunicationRepository } from '@crm/db';
 import { createLogger } from '@crm/observability';
+import { createRedisConnection } from '@crm/queue';
 import { startReconciler } from '@crm/strategy-worker';
 import { startPrivateRedis, waitFor, type PrivateRedis } from '@crm/testing';
 import { attemptTrail, fastRetry, startTestEngine, type TestEngine } from './support/engine';
@@ -92,6 +95,32 @@ describe('reconciler', () => {
       expect(await engine.finished(id)).toMatchObject({ status: 'sent' });
       expect(await engine.sandbox.mailbox.list({ communicationId: id })).toHaveLength(1);
     } finally {
+      await engine.close();
+    }
+  });
+
+  it.each([
+    ['failed for good (e.g. the database was down for all its retries): retried', true],
+    ['completed without moving the row on: replaced', false],
+  ])('finds a job that %s, and the message still ends sent', async (_, fail) => {
+    const engine = await startTestEngine({ reconcilerIntervalMs: 100, reconcilerGraceMs: 0, startWorkers: false });
+    const connection = createRedisConnection({ url: readEnvironment().REDIS_URL || 'redis://127.0.0.1:6379', role: 'worker' });
+    try {
+      const id = await engine.send({ email: fail ? 'failed-job@example.com' : 'completed-job@example.com' });
+      // A worker that gives up on (or skips) the job without touching the row.
+      const broken = new Worker('crm.requests', async () => {
+        if (fail) throw new UnrecoverableError('simulated: database unreachable');
+      }, { connection, prefix: engine.prefix });
+      const state = fail ? 'failed' : 'completed';
+      await waitFor(async () => (await engine.producer.queue('crm.requests').getJobState(`${id}.request`)) === state, { message: `the job to be ${state}` });
+      await broken.close();
+      expect((await CommunicationRepository.findById(engine.t.db, id))?.status).toBe('pending');
+
+      await engine.startWorkers();
+      expect(await engine.finished(id)).toMatchObject({ status: 'sent' });
+      expect(await engine.sandbox.mailbox.list({ communicationId: id })).toHaveLength(1);
+    } finally {
+      await connection.quit();
       await engine.close();
     }
   });
