@@ -42,3 +42,4 @@ export const CommunicationRepository = Object.freeze({
 });
 export * from './delivery-repository';
 export * from './delivery-batch';
+export * from './routing-preferences';

@@ -9,6 +9,7 @@ import { ApiKeyAuthenticator, registerApiKeyAuth } from './auth';
 import { registerErrorHandling } from './error-handler';
 import { operatorRoutes, type OperatorAccess } from './operator';
 import { batchRoutes } from './routes/batch';
+import { previewRoutes } from './routes/preview';
 import { cancelRoutes } from './routes/cancel';
 import { communicationsRoutes } from './routes/communications';
 import { healthRoutes } from './routes/health';
@@ -73,6 +74,7 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   await app.register(batchRoutes, deps);
   await app.register(readRoutes, deps);
   await app.register(cancelRoutes, deps);
+  await app.register(previewRoutes, deps);
   await app.register(operatorRoutes, { producer: deps.producer, operator: deps.operator ?? { username: 'operator', password: null } });
   return app;
 }

@@ -1,0 +1,84 @@
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { upsertClientContact } from '@crm/db';
+import { buildApp } from '@crm/ingest';
+import { createLogger } from '@crm/observability';
+import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
+import { createTestApiKey, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@crm/testing';
+
+// The dry run: what a request would do (channel order, send time per channel), writing nothing.
+let t: TestDatabase;
+let r: TestRedis;
+let connection: Redis;
+let producer: QueueProducer;
+let app: FastifyInstance;
+let auth: { authorization: string };
+const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
+
+beforeAll(async () => {
+  [t, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  connection = createRedisConnection({ url: r.url, role: 'producer' });
+  await waitForRedis(connection);
+  producer = new QueueProducer({ connection, prefix: r.prefix });
+  app = await buildApp({ db: t.db, producer, keys, logger: createLogger({ service: 'ingest-preview-test', level: 'silent' }), redisPing: () => connection.ping(), bodyLimitBytes: 65_536 });
+  ({ headers: auth } = await createTestApiKey(t.db));
+});
+afterAll(async () => {
+  await app.close();
+  await producer.close();
+  await connection.quit();
+  await Promise.all([t.destroy(), r.destroy()]);
+});
+
+const counts = async () => {
+  const { rows } = await sql<{ c: number; p: number; l: number }>`
+    SELECT (SELECT count(*)::int FROM crm_communications) AS c, (SELECT count(*)::int FROM crm_client_preferences) AS p,
+           (SELECT count(*)::int FROM crm_delivery_logs) AS l`.execute(t.db);
+  return { ...rows[0], keys: (await r.keys()).length };
+};
+const preview = (payload: Record<string, unknown>) => app.inject({ method: 'POST', url: '/api/crm/communications/preview', headers: auth, payload });
+
+describe('POST /api/crm/communications/preview', () => {
+  it('answers the channel order and each channel\'s send time for a known client, and writes nothing', async () => {
+    await upsertClientContact(t.db, keys, { clientId: 'preview-ada', email: 'ada@example.com', phone: '+14155550123', timezone: 'Asia/Kolkata' });
+    const before = await counts();
+    const response = await preview({ clientId: 'preview-ada', planId: 'p', messageType: 'budget_summary', urgency: 'normal' });
+    expect(response.statusCode).toBe(200);
+    const body = response.json<{ reason: string; timezone: string; channels: { channel: string; sendAt: string; postponed: boolean; reason: string }[] }>();
+    expect(body).toMatchObject({ timezone: 'Asia/Kolkata', reason: 'client preference order: email → whatsapp → sms' });
+    expect(body.channels.map((c) => c.channel)).toEqual(['email', 'whatsapp', 'sms']);
+    for (const channel of body.channels) {
+      expect(Date.parse(channel.sendAt)).toBeGreaterThanOrEqual(Date.now() - 60_000);
+      // The local hour in Kolkata is outside the default quiet hours (21:00–08:00).
+      const hour = Number(new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Kolkata', hour: '2-digit', hourCycle: 'h23' }).format(new Date(channel.sendAt)));
+      expect(hour >= 8 && hour < 21).toBe(true);
+    }
+    expect(await counts()).toEqual(before);
+  });
+
+  it('uses an inline recipient without storing it, and puts critical on the fastest channel now', async () => {
+    const before = await counts();
+    const response = await preview({ clientId: 'preview-new', planId: 'p', messageType: 'error_notification', urgency: 'critical', recipient: { phone: '+14155550199', timezone: 'Europe/London' } });
+    expect(response.statusCode).toBe(200);
+    const body = response.json<{ channels: { channel: string; postponed: boolean; reason: string }[] }>();
+    expect(body.channels.map((c) => c.channel)).toEqual(['sms', 'whatsapp']);
+    expect(body.channels[0]).toMatchObject({ postponed: false, reason: 'critical: sent now, quiet hours do not apply' });
+    expect(await counts()).toEqual(before);
+  });
+
+  it('answers no channels, with the reason, for a client that cannot be reached', async () => {
+    const response = await preview({ clientId: 'preview-nobody', planId: 'p', messageType: 'welcome' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ channels: [], reason: expect.stringContaining('no usable channel') });
+  });
+
+  it('validates the body like a request, and needs an API key', async () => {
+    const bad = await preview({ clientId: 'x', planId: 'p', messageType: 'nope' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.headers['content-type']).toContain('application/problem+json');
+    expect(bad.json()).toMatchObject({ errors: [expect.objectContaining({ field: 'messageType' })] });
+    const anonymous = await app.inject({ method: 'POST', url: '/api/crm/communications/preview', payload: { clientId: 'x', planId: 'p', messageType: 'welcome' } });
+    expect(anonymous.statusCode).toBe(401);
+  });
+});
