@@ -114,7 +114,7 @@ export const variables = {
   SMTP_USER: v({ name: 'SMTP_USER', description: 'SMTP user name (empty: no authentication)', default: '', parse: (raw) => ({ ok: true, value: raw }) }),
   SMTP_PASSWORD: v({ name: 'SMTP_PASSWORD', description: 'SMTP password', default: '', secret: true, parse: (raw) => ({ ok: true, value: raw }) }),
   SMTP_FROM: v({ name: 'SMTP_FROM', description: 'From header of every email, e.g. "Planner <planner@example.com>"', default: 'Event Planner <planner@example.com>', parse: parsers.pattern(/^[^\r\n]*<?[^@\s<>]+@[^@\s<>]+>?$/, 'an address such as Planner <planner@example.com>') }),
-  SMTP_POOL_MAX_CONNECTIONS: v({ name: 'SMTP_POOL_MAX_CONNECTIONS', description: 'Pooled SMTP connections per email worker', default: '5', parse: parsers.int(1, 100) }),
+  SMTP_POOL_MAX_CONNECTIONS: v({ name: 'SMTP_POOL_MAX_CONNECTIONS', description: 'Pooled SMTP connections per email worker (keep within what your provider allows)', default: '10', parse: parsers.int(1, 100) }),
   SMTP_POOL_MAX_MESSAGES: v({ name: 'SMTP_POOL_MAX_MESSAGES', description: 'Messages sent over one SMTP connection before it is renewed', default: '100', parse: parsers.int(1, 100_000) }),
   // twilio
   TWILIO_ACCOUNT_SID: v({ name: 'TWILIO_ACCOUNT_SID', description: 'Twilio Account SID (AC…)', default: 'AC00000000000000000000000000000000', requiredWhenLive: true, parse: parsers.pattern(/^AC[0-9a-fA-F]{32}$/, 'AC followed by 32 hex digits') }),
