@@ -1,37 +1,23 @@
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { CommunicationRepository, getClientContact } from '@crm/db';
-import { buildApp } from '@crm/ingest';
-import { createLogger } from '@crm/observability';
-import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
-import { createTestApiKey, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@crm/testing';
+import { type QueueProducer } from '@crm/queue';
+import type { TestDatabase, TestRedis } from '@crm/testing';
+import { startTestIngest, testKeys, type TestIngest } from './support/test-ingest';
 
 let t: TestDatabase;
 let r: TestRedis;
-let connection: Redis;
 let producer: QueueProducer;
 let app: FastifyInstance;
 let auth: { authorization: string };
-const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
+const keys = testKeys;
 
+let ingest: TestIngest;
 beforeAll(async () => {
-  [t, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
-  connection = createRedisConnection({ url: r.url, role: 'producer' });
-  await waitForRedis(connection);
-  producer = new QueueProducer({ connection, prefix: r.prefix });
-  app = await buildApp({
-    db: t.db, producer, keys, logger: createLogger({ service: 'ingest-test', level: 'silent' }),
-    redisPing: () => connection.ping(), bodyLimitBytes: 4096,
-  });
-  ({ headers: auth } = await createTestApiKey(t.db));
+  ingest = await startTestIngest('ingest-test', { bodyLimitBytes: 4096 });
+  ({ t, r, producer, app, auth } = ingest);
 });
-afterAll(async () => {
-  await app.close();
-  await producer.close();
-  await connection.quit();
-  await Promise.all([t.destroy(), r.destroy()]);
-});
+afterAll(() => ingest.close());
 
 const valid = {
   clientId: 'client-42',

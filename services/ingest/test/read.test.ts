@@ -1,37 +1,19 @@
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { CommunicationRepository } from '@crm/db';
-import { buildApp } from '@crm/ingest';
-import { createLogger } from '@crm/observability';
-import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
-import { createTestApiKey, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@crm/testing';
+import type { TestDatabase } from '@crm/testing';
+import { startTestIngest, type TestIngest } from './support/test-ingest';
 
 let t: TestDatabase;
-let r: TestRedis;
-let connection: Redis;
-let producer: QueueProducer;
 let app: FastifyInstance;
 let auth: { authorization: string };
-const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
 
+let ingest: TestIngest;
 beforeAll(async () => {
-  [t, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
-  connection = createRedisConnection({ url: r.url, role: 'producer' });
-  await waitForRedis(connection);
-  producer = new QueueProducer({ connection, prefix: r.prefix });
-  app = await buildApp({
-    db: t.db, producer, keys, logger: createLogger({ service: 'ingest-read-test', level: 'silent' }),
-    redisPing: () => connection.ping(), bodyLimitBytes: 65_536,
-  });
-  ({ headers: auth } = await createTestApiKey(t.db));
+  ingest = await startTestIngest('ingest-read-test');
+  ({ t, app, auth } = ingest);
 });
-afterAll(async () => {
-  await app.close();
-  await producer.close();
-  await connection.quit();
-  await Promise.all([t.destroy(), r.destroy()]);
-});
+afterAll(() => ingest.close());
 
 const get = (url: string) => app.inject({ method: 'GET', url, headers: auth });
 const create = async (body: Record<string, unknown>): Promise<string> => {

@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { buildApp, type IngestDeps } from '@crm/ingest';
+import { createLogger } from '@crm/observability';
+import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
+import { createTestApiKey, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@crm/testing';
+
+/** The ingest app of one test file, on its own database and queue prefix, with an API key. */
+export interface TestIngest {
+  readonly t: TestDatabase;
+  readonly r: TestRedis;
+  readonly connection: Redis;
+  readonly producer: QueueProducer;
+  readonly app: FastifyInstance;
+  /** `Authorization: Bearer …` headers of a valid key. */
+  readonly auth: { authorization: string };
+  readonly apiKeyId: string;
+  close(): Promise<void>;
+}
+
+export const testKeys = Object.freeze({ encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) });
+
+/**
+ * @example
+ * let ingest: TestIngest;
+ * beforeAll(async () => { ingest = await startTestIngest('ingest-read-test'); });
+ * afterAll(() => ingest.close());
+ */
+export async function startTestIngest(service: string, overrides: Partial<IngestDeps> = {}): Promise<TestIngest> {
+  const [t, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  const connection = createRedisConnection({ url: r.url, role: 'producer' });
+  await waitForRedis(connection);
+  const producer = new QueueProducer({ connection, prefix: r.prefix });
+  const app = await buildApp({
+    db: t.db, producer, keys: testKeys, logger: createLogger({ service, level: 'silent' }),
+    redisPing: () => connection.ping(), bodyLimitBytes: 65_536, ...overrides,
+  });
+  const { headers: auth, id: apiKeyId } = await createTestApiKey(t.db);
+  return {
+    t, r, connection, producer, app, auth, apiKeyId,
+    async close() {
+      await app.close();
+      await producer.close();
+      await connection.quit();
+      await Promise.all([t.destroy(), r.destroy()]);
+    },
+  };
+}
