@@ -7,8 +7,8 @@
  *   --json          print {"id","name","key","keyPrefix"} instead of text
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, loadDatabaseConfig } from '@crm/config';
-import { ApiKeyRepository, createDatabase } from '@crm/db';
+import { ApiKeyRepository } from '@crm/db';
+import { runScript, withScriptDatabase } from './script-database';
 
 const usage = 'usage: npm run apikey:create -- --name <name> [--json]';
 
@@ -29,39 +29,22 @@ async function main(): Promise<number> {
     process.stderr.write(`--name is required (1 to 100 characters)\n${usage}\n`);
     return 64;
   }
-  let database;
-  try {
-    database = loadDatabaseConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return 78;
+  return withScriptDatabase('apikey-create', async (db) => {
+    try {
+      const created = await ApiKeyRepository.create(db, { name });
+      if (parsed.values.json) process.stdout.write(`${JSON.stringify(created)}\n`);
+      else {
+        process.stdout.write(`API key "${created.name}" (id ${created.id}):\n\n  ${created.key}\n\n`);
+        process.stdout.write('Keep it now: it is stored hashed and cannot be shown again. Send it as\n');
+        process.stdout.write(`  Authorization: Bearer ${created.key}\n`);
+      }
+      return 0;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`apikey:create failed: ${message}${/crm_api_keys/.test(message) ? ' (run npm run migrate first)' : ''}\n`);
+      return 1;
     }
-    throw error;
-  }
-  const db = createDatabase({ url: database.url, poolMax: 1, applicationName: 'apikey-create' });
-  try {
-    const created = await ApiKeyRepository.create(db, { name });
-    if (parsed.values.json) process.stdout.write(`${JSON.stringify(created)}\n`);
-    else {
-      process.stdout.write(`API key "${created.name}" (id ${created.id}):\n\n  ${created.key}\n\n`);
-      process.stdout.write('Keep it now: it is stored hashed and cannot be shown again. Send it as\n');
-      process.stdout.write(`  Authorization: Bearer ${created.key}\n`);
-    }
-    return 0;
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`apikey:create failed: ${message}${/crm_api_keys/.test(message) ? ' (run npm run migrate first)' : ''}\n`);
-    return 1;
-  } finally {
-    await db.destroy();
-  }
+  });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`apikey:create: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+runScript('apikey:create', main);

@@ -9,3 +9,4 @@ export * from './request-hash';
 export * from './delivery-rules';
 export * from './sms-segments';
 export * from './send-time';
+export * from './plain-text';

@@ -1,4 +1,4 @@
-import { smsSegments, type JsonObject, type MessageType } from '@crm/core';
+import { messageTitles, plainVariables, smsSegments, type JsonObject, type MessageType } from '@crm/core';
 
 /** What each message type says, as the rest of a sentence after the greeting. */
 const headlines: Readonly<Record<MessageType, string>> = {
@@ -11,27 +11,7 @@ const headlines: Readonly<Record<MessageType, string>> = {
   reminder: 'a reminder about your event plan.',
 };
 
-/** WhatsApp titles (shown in bold). */
-const titles: Readonly<Record<MessageType, string>> = {
-  welcome: 'Welcome to your event plan',
-  budget_summary: 'Your budget summary is ready',
-  vendor_options: 'Vendor options for your event',
-  selection_confirmation: 'Your selection is confirmed',
-  blueprint_delivery: 'Your event blueprint',
-  error_notification: 'Something went wrong with your plan',
-  reminder: 'A reminder about your event plan',
-};
-
-const display = (value: unknown): string =>
-  typeof value === 'string' ? value : value === null || value === undefined ? '' : JSON.stringify(value);
-
 const capitalise = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);
-
-/** The request's variables other than the client's name, as `key: value` pairs. */
-const detailsOf = (variables: JsonObject): string[] =>
-  Object.entries(variables)
-    .filter(([key]) => key !== 'clientName')
-    .map(([key, value]) => `${key}: ${display(value)}`);
 
 /**
  * The walking skeleton's SMS and WhatsApp text per message type, until the templates issue
@@ -47,12 +27,11 @@ const detailsOf = (variables: JsonObject): string[] =>
  * // 'Hi Ada, your budget summary is ready. total: 18500'
  */
 export function renderPlainText(messageType: MessageType, variables: JsonObject, channel: 'sms' | 'whatsapp'): string {
-  const name = display(variables.clientName).trim();
-  const details = detailsOf(variables);
+  const { name, details } = plainVariables(variables);
   const headline = headlines[messageType];
 
   if (channel === 'whatsapp') {
-    const lines = [`*${titles[messageType]}*`, '', name ? `Hello ${name}, ${headline}` : capitalise(headline)];
+    const lines = [`*${messageTitles[messageType]}*`, '', name ? `Hello ${name}, ${headline}` : capitalise(headline)];
     if (details.length > 0) lines.push('', ...details);
     lines.push('', 'Your event planning team');
     return lines.join('\n');

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { messageChannels, nextChannel, planChannels, type MessageChannel } from '@crm/core';
+import { defaultClientPreferences, messageChannels, nextChannel, planChannels, type MessageChannel } from '@crm/core';
 import { enqueueChannelJob, enqueueExpected, expectedJobFor } from '@crm/delivery';
 import { findForRouting, findForRoutingMany, moveCommunication, queueOnFirstChannelMany, type Database, type FirstChannel, type RoutingRow } from '@crm/db';
 import type { Logger } from '@crm/observability';
@@ -13,8 +13,6 @@ export interface StrategyDeps {
   readonly deliverableChannels?: readonly MessageChannel[];
 }
 
-/** Preferences of a client who never stated any (the same default as @crm/core's). */
-const defaultChannelOrder: readonly MessageChannel[] = ['email', 'whatsapp', 'sms'];
 
 export type RequestOutcome =
   | { readonly outcome: 'queued'; readonly channel: MessageChannel; readonly attempt: number }
@@ -25,7 +23,7 @@ function planFor(deps: StrategyDeps, row: RoutingRow) {
   return planChannels({
     urgency: row.urgency,
     requestedChannel: row.requested_channel,
-    preferredChannels: row.preferred_channels ?? defaultChannelOrder,
+    preferredChannels: row.preferred_channels ?? defaultClientPreferences.channels,
     optOuts: row.opt_outs ?? [],
     hasEmail: row.has_email,
     hasPhone: row.has_phone,
