@@ -3,11 +3,14 @@ import { z } from 'zod';
 /**
  * The life of a communication. The main line is
  * `pending → scheduled → queued → sending → sent → delivered → opened → clicked → responded`;
- * `failed`, `cancelled` and `bounced` are side exits.
+ * `failed`, `cancelled` and `bounced` are side exits. A low-urgency message that waited for a
+ * digest ends as `batched` once its digest is made: from then on the digest (a communication
+ * of its own, type `digest`) carries it.
  */
 export const communicationStatuses = [
   'pending',
   'scheduled',
+  'batched',
   'queued',
   'sending',
   'sent',
@@ -35,6 +38,7 @@ export const CommunicationStatus = CommunicationStatusSchema.enum;
  * `attempt_count`, and every write of the pipeline is conditional on the attempt it belongs to,
  * so the pair (attempt, status) still only moves forward and a stale job changes nothing.
  *
+ * - `batched` only from `scheduled`, when the digest the message waits in is flushed.
  * - `cancelled` only before sending starts (opt-out, erasure, an operator's cancel).
  * - `failed` while in flight, and after `sent` when the provider later reports it undelivered.
  * - `bounced` once the message left us (SMTP 5xx on send, or an asynchronous bounce).
@@ -42,7 +46,8 @@ export const CommunicationStatus = CommunicationStatusSchema.enum;
 export const statusTransitions: Readonly<Record<CommunicationStatus, readonly CommunicationStatus[]>> =
   Object.freeze({
     pending: ['scheduled', 'queued', 'cancelled', 'failed'],
-    scheduled: ['queued', 'cancelled', 'failed'],
+    scheduled: ['queued', 'batched', 'cancelled', 'failed'],
+    batched: [],
     queued: ['sending', 'cancelled', 'failed'],
     sending: ['queued', 'sent', 'failed', 'bounced'],
     sent: ['delivered', 'opened', 'clicked', 'responded', 'failed', 'bounced'],

@@ -1,4 +1,4 @@
-import type { ErrorCategory, MessageChannel, UrgencyLevel } from './enums';
+import type { ErrorCategory, MessageChannel } from './enums';
 
 /** Exponential backoff with full jitter (see AWS's "Exponential Backoff And Jitter"). */
 export interface BackoffPolicy {
@@ -86,71 +86,6 @@ export function decideAfterFailure(context: FailureContext, policy: BackoffPolic
       throw new TypeError(`unknown error category ${String(unknown)}`);
     }
   }
-}
-
-/** What the strategy knows when it orders channels. */
-export interface ChannelPlanInput {
-  readonly urgency: UrgencyLevel;
-  /** A channel the request forces: only that one is tried. */
-  readonly requestedChannel: MessageChannel | null;
-  /** The client's channels in order of preference. */
-  readonly preferredChannels: readonly MessageChannel[];
-  readonly optOuts: readonly MessageChannel[];
-  /** Which contact details exist (never the details themselves). */
-  readonly hasEmail: boolean;
-  readonly hasPhone: boolean;
-  /** Channels that have a worker in this deployment. */
-  readonly deliverable: readonly MessageChannel[];
-}
-
-export interface ChannelPlan {
-  /** The channels to try, in order; empty when none can be used. */
-  readonly channels: readonly MessageChannel[];
-  /** Why, in words, for the communication's history. */
-  readonly reason: string;
-}
-
-/** Faster channels first, for `critical`: a phone buzzes sooner than an inbox is read. */
-const fastestFirst: readonly MessageChannel[] = ['sms', 'whatsapp', 'email'];
-
-/**
- * The pipeline's simple strategy (the strategy issue refines it with quiet hours, content fit
- * and batching): the client's preferred channels, without opt-outs, channels the client has no
- * contact detail for, and channels this deployment cannot send on; a forced channel alone; for
- * `critical`, fastest first.
- *
- * @example planChannels({ urgency: 'normal', requestedChannel: null, preferredChannels: ['email', 'sms'], optOuts: [],
- *   hasEmail: true, hasPhone: true, deliverable: ['email', 'sms', 'whatsapp'] }).channels // ['email', 'sms']
- */
-export function planChannels(input: ChannelPlanInput): ChannelPlan {
-  const reachable = (channel: MessageChannel): string | null => {
-    if (input.optOuts.includes(channel)) return 'opted out';
-    if (channel === 'email' ? !input.hasEmail : !input.hasPhone) return channel === 'email' ? 'no email address' : 'no phone number';
-    if (!input.deliverable.includes(channel)) return 'not available in this deployment';
-    return null;
-  };
-  const skipped = (candidates: readonly MessageChannel[]) =>
-    candidates.flatMap((channel) => {
-      const why = reachable(channel);
-      return why ? [`${channel}: ${why}`] : [];
-    });
-
-  if (input.requestedChannel) {
-    const why = reachable(input.requestedChannel);
-    return why
-      ? { channels: [], reason: `requested channel ${input.requestedChannel} cannot be used (${why})` }
-      : { channels: [input.requestedChannel], reason: `channel ${input.requestedChannel} requested` };
-  }
-  const ordered = input.urgency === 'critical'
-    ? [...input.preferredChannels].sort((a, b) => fastestFirst.indexOf(a) - fastestFirst.indexOf(b))
-    : [...input.preferredChannels];
-  const channels = ordered.filter((channel) => reachable(channel) === null);
-  const basis = input.urgency === 'critical' ? 'critical: fastest preferred channel first' : 'client preference order';
-  const notes = skipped(ordered);
-  const reason = channels.length === 0
-    ? `no usable channel (${notes.join('; ') || 'no preferred channels'})`
-    : `${basis}: ${channels.join(' → ')}${notes.length > 0 ? ` (skipped ${notes.join('; ')})` : ''}`;
-  return { channels, reason };
 }
 
 /**

@@ -9,4 +9,5 @@ export * from './request-hash';
 export * from './delivery-rules';
 export * from './sms-segments';
 export * from './send-time';
+export * from './strategy';
 export * from './plain-text';

@@ -32,3 +32,36 @@ export function plainVariables(variables: JsonObject): { readonly name: string; 
       .map(([key, value]) => `${key}: ${display(value)}`),
   };
 }
+
+/** The message type of a digest: the engine makes it, a request cannot ask for it. */
+export const digestMessageType = 'digest' as const;
+/** A message type as stored: a request's type, or a digest. */
+export type StoredMessageType = MessageType | typeof digestMessageType;
+
+/** One item of a digest, as its digest communication stores it in `variables.items`. */
+export interface DigestItem {
+  readonly communicationId: string;
+  readonly messageType: MessageType;
+  readonly variables: JsonObject;
+}
+
+/** The subject and heading of a digest of `count` items. */
+export const digestTitle = (count: number): string => `${count} update${count === 1 ? '' : 's'} on your event plan`;
+
+const isObject = (value: unknown): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * The items of a digest communication's variables (`{ clientName?, items: DigestItem[] }`), in
+ * the order they arrived; malformed entries are skipped.
+ *
+ * @example digestItems({ items: [{ communicationId: 'c1', messageType: 'reminder', variables: {} }] }).length // 1
+ */
+export function digestItems(variables: JsonObject): DigestItem[] {
+  const items = variables.items;
+  if (!Array.isArray(items)) return [];
+  return items.flatMap((item): DigestItem[] =>
+    isObject(item) && typeof item.communicationId === 'string' && typeof item.messageType === 'string' && Object.hasOwn(messageTitles, item.messageType)
+      ? [{ communicationId: item.communicationId, messageType: item.messageType as MessageType, variables: isObject(item.variables) ? item.variables : {} }]
+      : [],
+  );
+}

@@ -39,9 +39,9 @@ describe('status machine', () => {
   });
 
   it('has final states with no way out', () => {
-    expect(communicationStatuses.filter(isFinalStatus).sort()).toEqual(['bounced', 'cancelled', 'failed', 'responded']);
+    expect(communicationStatuses.filter(isFinalStatus).sort()).toEqual(['batched', 'bounced', 'cancelled', 'failed', 'responded']);
     for (const to of communicationStatuses) {
-      for (const final of ['failed', 'cancelled', 'bounced', 'responded'] as const) expect(canTransition(final, to)).toBe(false);
+      for (const final of ['failed', 'cancelled', 'bounced', 'responded', 'batched'] as const) expect(canTransition(final, to)).toBe(false);
     }
   });
 

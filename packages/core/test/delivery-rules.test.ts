@@ -5,9 +5,7 @@ import {
   decideAfterFailure,
   maxRateLimitWaits,
   nextChannel,
-  planChannels,
   type BackoffPolicy,
-  type ChannelPlanInput,
 } from '@crm/core';
 
 const policy: BackoffPolicy = { baseDelayMs: 1_000, factor: 2, maxDelayMs: 300_000, maxAttempts: 5 };
@@ -75,45 +73,7 @@ describe('what a failure does, by category', () => {
   });
 });
 
-describe('channel plan', () => {
-  const base: ChannelPlanInput = {
-    urgency: 'normal',
-    requestedChannel: null,
-    preferredChannels: ['email', 'whatsapp', 'sms'],
-    optOuts: [],
-    hasEmail: true,
-    hasPhone: true,
-    deliverable: ['email', 'sms', 'whatsapp'],
-  };
-
-  it('follows the client preference order', () => {
-    expect(planChannels(base)).toEqual({ channels: ['email', 'whatsapp', 'sms'], reason: 'client preference order: email → whatsapp → sms' });
-  });
-
-  it('leaves out opted-out channels, missing contact details and channels without a worker, and says why', () => {
-    const plan = planChannels({ ...base, optOuts: ['whatsapp'], hasPhone: true, deliverable: ['email', 'whatsapp'] });
-    expect(plan.channels).toEqual(['email']);
-    expect(plan.reason).toContain('whatsapp: opted out');
-    expect(plan.reason).toContain('sms: not available in this deployment');
-    expect(planChannels({ ...base, hasEmail: false }).channels).toEqual(['whatsapp', 'sms']);
-    expect(planChannels({ ...base, hasPhone: false }).channels).toEqual(['email']);
-  });
-
-  it('puts the fastest channel first for critical messages', () => {
-    expect(planChannels({ ...base, urgency: 'critical' }).channels).toEqual(['sms', 'whatsapp', 'email']);
-  });
-
-  it('tries only a forced channel, or none when it cannot be used', () => {
-    expect(planChannels({ ...base, requestedChannel: 'sms' }).channels).toEqual(['sms']);
-    const plan = planChannels({ ...base, requestedChannel: 'sms', optOuts: ['sms'] });
-    expect(plan.channels).toEqual([]);
-    expect(plan.reason).toBe('requested channel sms cannot be used (opted out)');
-  });
-
-  it('has no channel for an unreachable client', () => {
-    expect(planChannels({ ...base, hasEmail: false, hasPhone: false }).channels).toEqual([]);
-  });
-
+describe('nextChannel', () => {
   it('picks the next untried channel', () => {
     expect(nextChannel(['email', 'sms', 'whatsapp'], [])).toBe('email');
     expect(nextChannel(['email', 'sms', 'whatsapp'], ['email'])).toBe('sms');
