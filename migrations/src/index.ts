@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as initialSchema from './0001-initial-schema';
 import * as apiKeys from './0002-api-keys';
 import * as deliveryPipeline from './0003-delivery-pipeline';
+import * as strategyAndTiming from './0004-strategy-and-timing';
 
 /**
  * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
@@ -12,4 +13,5 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-initial-schema': initialSchema,
   '0002-api-keys': apiKeys,
   '0003-delivery-pipeline': deliveryPipeline,
+  '0004-strategy-and-timing': strategyAndTiming,
 });

@@ -68,7 +68,7 @@ export async function upsertClientContacts(db: Executor, keys: PiiKeys, updates:
     ),
     ins AS (
       INSERT INTO crm_client_preferences (client_id, email_encrypted, email_hash, phone_encrypted, phone_hash, timezone)
-      SELECT h.client_id, ${encrypt('email')}, h.email_hash, ${encrypt('phone')}, h.phone_hash, coalesce(h.timezone, 'UTC')
+      SELECT h.client_id, ${encrypt('email')}, h.email_hash, ${encrypt('phone')}, h.phone_hash, h.timezone
       FROM candidates h ORDER BY h.client_id
       ON CONFLICT (client_id) DO NOTHING
       RETURNING client_id

@@ -35,7 +35,7 @@ contact AS (
   SELECT $1::text,
          pgp_sym_encrypt($13::text, $16::text, '${PGP_OPTIONS}'), hmac($13::text, $17::text, 'sha256'),
          pgp_sym_encrypt($14::text, $16::text, '${PGP_OPTIONS}'), hmac($14::text, $17::text, 'sha256'),
-         coalesce($15::text, 'UTC')
+         $15::text
   FROM ins WHERE $12::boolean
   ON CONFLICT (client_id) DO UPDATE SET
     email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,

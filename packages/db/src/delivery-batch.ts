@@ -104,18 +104,7 @@ export async function recordSentMany(db: Executor, records: readonly SentRecord[
 /** {@link findForRouting} for many rows (in no particular order). */
 export async function findForRoutingMany(db: Executor, ids: readonly string[]): Promise<RoutingRow[]> {
   if (ids.length === 0) return [];
-  return db
-    .selectFrom('crm_communications as c')
-    .leftJoin('crm_client_preferences as p', 'p.client_id', 'c.client_id')
-    .selectAll('c')
-    .select([
-      'p.channels as preferred_channels',
-      'p.opt_outs as opt_outs',
-      sql<boolean>`coalesce(p.email_hash IS NOT NULL, false)`.as('has_email'),
-      sql<boolean>`coalesce(p.phone_hash IS NOT NULL, false)`.as('has_phone'),
-    ])
-    .where('c.id', 'in', [...ids])
-    .execute() as Promise<RoutingRow[]>;
+  return db.selectFrom('crm_communications').selectAll().where('id', 'in', [...ids]).execute();
 }
 
 /** A `pending → queued` decision of the strategy for {@link queueOnFirstChannelMany}. */

@@ -47,6 +47,8 @@ export interface PipelineMove {
   readonly providerMessageId?: string;
   readonly providerEventId?: string;
   readonly scheduledFor?: Date;
+  /** The digest the row now waits in. */
+  readonly digestId?: string;
   readonly error?: MoveError;
   readonly failureReason?: string;
   readonly strategyReason?: string;
@@ -72,14 +74,14 @@ export const stampColumn = {
   failed: 'failed_at',
   cancelled: 'cancelled_at',
   bounced: 'bounced_at',
-} as const satisfies Record<Exclude<CommunicationStatus, 'pending'>, keyof CommunicationRow>;
+} as const satisfies Record<Exclude<CommunicationStatus, 'pending' | 'batched'>, keyof CommunicationRow>;
 
 /** A JSON-safe copy of a possibly undefined value for a `::type` cast. */
 const param = <T>(value: T | undefined): T | null => (value === undefined ? null : value);
 
 function moveQuery(db: Executor, move: PipelineMove) {
   const { guard } = move;
-  const stamp = move.to === 'pending' ? null : stampColumn[move.to];
+  const stamp = move.to === 'pending' || move.to === 'batched' ? null : stampColumn[move.to];
   const error = move.error ?? null;
   const channel = move.channel ?? null;
 
@@ -115,6 +117,7 @@ function moveQuery(db: Executor, move: PipelineMove) {
           ...(move.failureReason !== undefined && { failure_reason: move.failureReason }),
           ...(move.strategyReason !== undefined && { strategy_reason: move.strategyReason }),
           ...(move.scheduledFor !== undefined && { scheduled_for: move.scheduledFor }),
+          ...(move.digestId !== undefined && { digest_id: move.digestId }),
         })
         .whereRef('c.id', '=', 'cur.id')
         .where((eb) => {
@@ -241,15 +244,10 @@ export async function claimAttempt(db: Executor, keys: PiiKeys, input: ClaimInpu
   return { claimed: true, resumed: result.from === 'sending', communication: result.communication, contact: { email, phone } };
 }
 
-/** A communication's row with what the strategy needs about the client (never the contact details themselves). */
-export interface RoutingRow extends CommunicationRow {
-  readonly preferred_channels: MessageChannel[] | null;
-  readonly opt_outs: MessageChannel[] | null;
-  readonly has_email: boolean;
-  readonly has_phone: boolean;
-}
+/** A communication's row as the strategy reads it (the client's preferences come from {@link getRoutingPreferencesMany}). */
+export type RoutingRow = CommunicationRow;
 
-/** The row and the client's channel preferences and contact availability, in one query. */
+/** The row, for the strategy. */
 export async function findForRouting(db: Executor, id: string): Promise<RoutingRow | undefined> {
   return (await findForRoutingMany(db, [id]))[0];
 }
@@ -257,7 +255,7 @@ export async function findForRouting(db: Executor, id: string): Promise<RoutingR
 /** The parts of an in-flight row that say which job it needs. */
 export type InFlightRow = Pick<
   CommunicationRow,
-  'id' | 'status' | 'channel' | 'attempt_count' | 'awaiting_fallback' | 'next_attempt_at' | 'scheduled_for' | 'updated_at' | 'channels_tried' | 'last_error_category'
+  'id' | 'client_id' | 'status' | 'channel' | 'attempt_count' | 'awaiting_fallback' | 'next_attempt_at' | 'scheduled_for' | 'digest_id' | 'updated_at' | 'channels_tried' | 'last_error_category'
 >;
 
 /**
@@ -270,7 +268,7 @@ export async function findInFlight(
 ): Promise<InFlightRow[]> {
   let query = db
     .selectFrom('crm_communications')
-    .select(['id', 'status', 'channel', 'attempt_count', 'awaiting_fallback', 'next_attempt_at', 'scheduled_for', 'updated_at', 'channels_tried', 'last_error_category'])
+    .select(['id', 'client_id', 'status', 'channel', 'attempt_count', 'awaiting_fallback', 'next_attempt_at', 'scheduled_for', 'digest_id', 'updated_at', 'channels_tried', 'last_error_category'])
     .where('status', 'in', ['pending', 'scheduled', 'queued', 'sending'])
     .where('updated_at', '<', options.unchangedSince)
     .orderBy('updated_at')

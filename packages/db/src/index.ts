@@ -43,3 +43,4 @@ export const CommunicationRepository = Object.freeze({
 export * from './delivery-repository';
 export * from './delivery-batch';
 export * from './routing-preferences';
+export * from './strategy-repository';

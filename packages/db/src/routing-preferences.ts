@@ -3,30 +3,51 @@ import type { Executor } from './communication-repository';
 
 /** What the strategy reads about a client: never the contact details themselves. */
 export interface RoutingPreferences {
-  readonly channels: MessageChannel[];
+  /** `null`: never stated (the configured default applies). */
+  readonly channels: MessageChannel[] | null;
   readonly optOuts: MessageChannel[];
-  readonly timezone: string;
-  /** `null`: the client never stated quiet hours (the strategy's default applies). */
+  /** `null`: never stated (the configured default applies). */
+  readonly timezone: string | null;
+  /** `null`: the client never stated quiet hours (the configured default applies). */
   readonly quietHours: { readonly start: string; readonly end: string } | null;
+  /** Whether low-urgency messages may wait for a digest. */
+  readonly batching: boolean;
   readonly hasEmail: boolean;
   readonly hasPhone: boolean;
 }
 
-/** The client's routing preferences, or `undefined` for a client the engine has never seen. */
-export async function getRoutingPreferences(db: Executor, clientId: string): Promise<RoutingPreferences | undefined> {
-  const row = await db
+/**
+ * The routing preferences of each client in `clientIds` the engine has seen, in one query.
+ * This is the one way the engine reads preferences for routing (the preferences issue puts a
+ * cache in front of it); a client missing from the map has none, and the strategy applies the
+ * configured defaults.
+ */
+export async function getRoutingPreferencesMany(db: Executor, clientIds: readonly string[]): Promise<Map<string, RoutingPreferences>> {
+  const unique = [...new Set(clientIds)];
+  if (unique.length === 0) return new Map();
+  const rows = await db
     .selectFrom('crm_client_preferences')
-    .select(['channels', 'opt_outs', 'timezone', 'quiet_hours_start', 'quiet_hours_end', 'email_hash', 'phone_hash'])
-    .where('client_id', '=', clientId)
-    .executeTakeFirst();
-  if (!row) return undefined;
-  return {
-    channels: row.channels,
-    optOuts: row.opt_outs,
-    timezone: row.timezone,
-    // PostgreSQL prints a time as HH:MM:SS.
-    quietHours: row.quiet_hours_start && row.quiet_hours_end ? { start: row.quiet_hours_start.slice(0, 5), end: row.quiet_hours_end.slice(0, 5) } : null,
-    hasEmail: row.email_hash !== null,
-    hasPhone: row.phone_hash !== null,
-  };
+    .select(['client_id', 'channels', 'opt_outs', 'timezone', 'quiet_hours_start', 'quiet_hours_end', 'batching', 'email_hash', 'phone_hash'])
+    .where('client_id', 'in', unique)
+    .execute();
+  return new Map(
+    rows.map((row) => [
+      row.client_id,
+      {
+        channels: row.channels,
+        optOuts: row.opt_outs,
+        timezone: row.timezone,
+        // PostgreSQL prints a time as HH:MM:SS.
+        quietHours: row.quiet_hours_start && row.quiet_hours_end ? { start: row.quiet_hours_start.slice(0, 5), end: row.quiet_hours_end.slice(0, 5) } : null,
+        batching: row.batching,
+        hasEmail: row.email_hash !== null,
+        hasPhone: row.phone_hash !== null,
+      },
+    ]),
+  );
+}
+
+/** {@link getRoutingPreferencesMany} for one client: `undefined` for a client the engine has never seen. */
+export async function getRoutingPreferences(db: Executor, clientId: string): Promise<RoutingPreferences | undefined> {
+  return (await getRoutingPreferencesMany(db, [clientId])).get(clientId);
 }

@@ -5,6 +5,7 @@ import type {
   JsonObject,
   MessageChannel,
   MessageType,
+  StoredMessageType,
   UrgencyLevel,
 } from '@crm/core';
 
@@ -18,7 +19,7 @@ export interface CommunicationsTable {
   id: Generated<string>;
   client_id: string;
   plan_id: string;
-  message_type: MessageType;
+  message_type: StoredMessageType;
   urgency: ColumnType<UrgencyLevel, UrgencyLevel | undefined, UrgencyLevel>;
   status: ColumnType<CommunicationStatus, CommunicationStatus | undefined, CommunicationStatus>;
   requested_channel: MessageChannel | null;
@@ -40,6 +41,10 @@ export interface CommunicationsTable {
   rate_limit_waits: Generated<number>;
   next_attempt_at: Timestamp | null;
   awaiting_fallback: Generated<boolean>;
+  /** The digest this message waits in (`scheduled`) or went out in (`batched`). */
+  digest_id: string | null;
+  /** For the email copy of a `critical` message: the message it copies. */
+  copy_of: string | null;
   last_error: string | null;
   last_error_code: string | null;
   last_error_category: ErrorCategory | null;
@@ -61,8 +66,10 @@ export interface CommunicationsTable {
 
 export interface ClientPreferencesTable {
   client_id: string;
-  channels: ColumnType<MessageChannel[], MessageChannel[] | undefined, MessageChannel[]>;
-  timezone: ColumnType<string, string | undefined, string>;
+  /** `null`: never stated; the configured DEFAULT_CHANNELS apply. */
+  channels: ColumnType<MessageChannel[] | null, MessageChannel[] | null | undefined, MessageChannel[] | null>;
+  /** `null`: never stated; the configured DEFAULT_TIMEZONE applies. */
+  timezone: ColumnType<string | null, string | null | undefined, string | null>;
   /** `HH:MM:SS` as PostgreSQL prints a `time`. */
   quiet_hours_start: string | null;
   quiet_hours_end: string | null;
@@ -88,6 +95,19 @@ export interface CommunicationTemplatesTable {
   text_body: string | null;
   published_at: Timestamp | null;
   created_at: GeneratedTimestamp;
+}
+
+/** A client's digest window (see migration 0004). */
+export interface DigestsTable {
+  id: Generated<string>;
+  client_id: string;
+  status: ColumnType<'open' | 'flushed', 'open' | 'flushed' | undefined, 'open' | 'flushed'>;
+  item_count: Generated<number>;
+  opened_at: GeneratedTimestamp;
+  flush_at: Timestamp;
+  flushed_at: Timestamp | null;
+  /** The digest message, once flushed with at least one item. */
+  communication_id: string | null;
 }
 
 /** What a delivery-log row records; see {@link DeliveryLogEntry}. */
@@ -142,6 +162,7 @@ export interface Database {
   crm_client_preferences: ClientPreferencesTable;
   crm_communication_templates: CommunicationTemplatesTable;
   crm_delivery_logs: DeliveryLogsTable;
+  crm_digests: DigestsTable;
 }
 
 export type CommunicationRow = Selectable<CommunicationsTable>;

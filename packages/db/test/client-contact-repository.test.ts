@@ -20,7 +20,7 @@ describe('client contact', () => {
     const text = JSON.stringify(raw.rows, (_k, v: unknown) => (Buffer.isBuffer(v) ? v.toString('latin1') : v));
     expect(text).not.toMatch(/ada@example\.com/i);
     expect(text).not.toContain('4915112345678');
-    expect(raw.rows[0]).toMatchObject({ timezone: 'Europe/Berlin', channels: ['email', 'whatsapp', 'sms'], opt_outs: [] });
+    expect(raw.rows[0]).toMatchObject({ timezone: 'Europe/Berlin', channels: null, opt_outs: [] });
 
     const { rows } = await sql<{ client_id: string }>`
       SELECT client_id FROM crm_client_preferences WHERE phone_hash = hmac('+4915112345678', ${keys.blindIndexKey}::text, 'sha256')`.execute(t.db);

@@ -116,7 +116,8 @@ describe('upsertClientContacts', () => {
     expect(await getClientContact(t.db, keys, 'bulk-b')).toEqual({ email: null, phone: '+14155550101' });
     const zones = await t.db.selectFrom('crm_client_preferences').select(['client_id', 'timezone']).where('client_id', 'like', 'bulk-%').orderBy('client_id').execute();
     expect(zones).toEqual([
-      { client_id: 'bulk-a', timezone: 'UTC' },
+      // Never stated: the configured DEFAULT_TIMEZONE applies.
+      { client_id: 'bulk-a', timezone: null },
       { client_id: 'bulk-b', timezone: 'America/New_York' },
       { client_id: 'bulk-old', timezone: 'Europe/Paris' },
       { client_id: 'bulk-tz', timezone: 'Asia/Tokyo' },

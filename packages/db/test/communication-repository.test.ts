@@ -197,7 +197,7 @@ describe('schema', () => {
       FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname`.execute(t.db);
     const byName = Object.fromEntries(rows.map((row) => [row.typname, row.labels]));
     expect(byName).toEqual({
-      crm_message_type: [...core.messageTypes],
+      crm_message_type: [...core.messageTypes, core.digestMessageType],
       crm_channel: [...core.messageChannels],
       crm_urgency: [...core.urgencyLevels],
       crm_status: [...core.communicationStatuses],

@@ -43,7 +43,7 @@ describe('multi-row writes', () => {
     // Again: nothing moves (they are no longer pending).
     expect((await queueOnFirstChannelMany(t.db, [{ id: a, channel: 'email', plan: ['email'], reason: 'x' }])).size).toBe(0);
     const [rowA] = await findForRoutingMany(t.db, [a]);
-    expect(rowA).toMatchObject({ status: 'queued', channel: 'email', channel_plan: ['email', 'sms'], channels_tried: ['email'], attempt_count: 1, channel_attempts: 1, has_email: true, has_phone: true });
+    expect(rowA).toMatchObject({ status: 'queued', channel: 'email', channel_plan: ['email', 'sms'], channels_tried: ['email'], attempt_count: 1, channel_attempts: 1 });
     expect(await events(a)).toEqual(['created:>pending:', 'status_changed:pending>queued:1']);
   });
 
