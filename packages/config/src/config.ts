@@ -77,6 +77,25 @@ export interface BatchConfig {
   readonly windowMs: number;
   readonly maxItems: number;
 }
+/** A daily span of local time, `HH:MM` to `HH:MM` (crosses midnight when start > end). */
+export interface DailySpanConfig {
+  readonly start: string;
+  readonly end: string;
+}
+/** The strategy's defaults and timing rules (the shapes of @crm/core's `TimingPolicy`). */
+export interface StrategyConfig {
+  /** What a client who stated no preferences gets. */
+  readonly defaults: {
+    readonly channels: readonly ('email' | 'sms' | 'whatsapp')[];
+    readonly timezone: string;
+  };
+  readonly timing: {
+    readonly defaultQuietHours: DailySpanConfig | null;
+    readonly channelWindows: Readonly<Partial<Record<'email' | 'sms' | 'whatsapp', DailySpanConfig>>>;
+    readonly criticalBypassesQuietHours: boolean;
+    readonly frequencyCaps: Readonly<Partial<Record<'email' | 'sms' | 'whatsapp', { readonly max: number; readonly windowMs: number }>>>;
+  };
+}
 export interface SandboxConfig {
   readonly host: string;
   readonly smtpPort: number;
@@ -98,6 +117,7 @@ export interface AppConfig {
   readonly queue: QueueConfig;
   readonly operator: OperatorConfig;
   readonly batch: BatchConfig;
+  readonly strategy: StrategyConfig;
   readonly sandbox: SandboxConfig;
 }
 
@@ -257,8 +277,22 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
       password: values.OPERATOR_PASSWORD === '' ? null : values.OPERATOR_PASSWORD,
     },
     batch: { enabled: values.BATCH_ENABLED, windowMs: values.BATCH_WINDOW_MS, maxItems: values.BATCH_MAX_ITEMS },
+    strategy: {
+      defaults: { channels: values.DEFAULT_CHANNELS, timezone: values.DEFAULT_TIMEZONE },
+      timing: {
+        defaultQuietHours: values.DEFAULT_QUIET_HOURS,
+        channelWindows: withoutNulls({ email: values.EMAIL_SEND_WINDOW, sms: values.SMS_SEND_WINDOW, whatsapp: values.WHATSAPP_SEND_WINDOW }),
+        criticalBypassesQuietHours: values.CRITICAL_BYPASSES_QUIET_HOURS,
+        frequencyCaps: withoutNulls({ email: values.FREQUENCY_CAP_EMAIL, sms: values.FREQUENCY_CAP_SMS, whatsapp: values.FREQUENCY_CAP_WHATSAPP }),
+      },
+    },
     sandbox: { host: values.SANDBOX_HOST, smtpPort: values.SANDBOX_SMTP_PORT, httpPort: values.SANDBOX_HTTP_PORT },
   } satisfies AppConfig);
+}
+
+/** `record` without its null entries. */
+function withoutNulls<K extends string, V>(record: Record<K, V | null>): Partial<Record<K, V>> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== null)) as Partial<Record<K, V>>;
 }
 
 /**

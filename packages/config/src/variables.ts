@@ -78,6 +78,43 @@ export const parsers = {
       regex.test(raw) ? ok(raw) : bad(`must be ${description}`),
 } as const;
 
+/** A daily span `HH:MM-HH:MM` (may cross midnight), or `off` for none. */
+const dailySpan = (raw: string): Parsed<{ start: string; end: string } | null> => {
+  if (raw.trim().toLowerCase() === 'off') return ok(null);
+  const match = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/.exec(raw.trim());
+  if (!match) return bad('must be HH:MM-HH:MM (24-hour local time, e.g. 21:00-08:00) or off');
+  const [start, end] = [`${match[1]}:${match[2]}`, `${match[3]}:${match[4]}`];
+  return start === end ? bad('must not start and end at the same time (use off for none)') : ok({ start, end });
+};
+
+/** A frequency cap `N/<duration>` (e.g. `3/24h`, `10/30m`, `2/5s`), or `off`. */
+const frequencyCap = (raw: string): Parsed<{ max: number; windowMs: number } | null> => {
+  if (raw.trim().toLowerCase() === 'off') return ok(null);
+  const match = /^(\d{1,4})\/(\d{1,6})(s|m|h)$/.exec(raw.trim());
+  if (!match) return bad('must be N/<duration> such as 3/24h (units s, m, h) or off');
+  const windowMs = Number(match[2]) * { s: 1_000, m: 60_000, h: 3_600_000 }[match[3] as 's' | 'm' | 'h'];
+  const max = Number(match[1]);
+  return max < 1 || windowMs < 1_000 ? bad('must allow at least 1 message over at least 1 s') : ok({ max, windowMs });
+};
+
+const channelList = (raw: string): Parsed<('email' | 'sms' | 'whatsapp')[]> => {
+  const list = raw.split(',').map((item) => item.trim());
+  const known = ['email', 'sms', 'whatsapp'];
+  if (list.some((item) => !known.includes(item)) || new Set(list).size !== list.length || list.length === 0) {
+    return bad('must be a comma-separated list of email, sms and whatsapp, each at most once');
+  }
+  return ok(list as ('email' | 'sms' | 'whatsapp')[]);
+};
+
+const timeZone = (raw: string): Parsed<string> => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: raw });
+    return ok(raw);
+  } catch {
+    return bad('must be an IANA time zone such as Europe/London');
+  }
+};
+
 const v = <T>(spec: VariableSpec<T>): VariableSpec<T> => Object.freeze(spec);
 
 const PORT = parsers.int(1, 65535);
@@ -146,6 +183,17 @@ export const variables = {
   // operators
   OPERATOR_USERNAME: v({ name: 'OPERATOR_USERNAME', description: 'User name for the operator pages (Bull Board at /admin/queues)', default: 'operator', parse: parsers.pattern(/^[A-Za-z0-9_.@-]{1,64}$/, '1-64 letters, digits, _ . @ or -') }),
   OPERATOR_PASSWORD: v({ name: 'OPERATOR_PASSWORD', description: 'Password for the operator pages, at least 12 characters (empty: those pages are off)', default: '', secret: true, parse: (raw) => (raw === '' || raw.length >= 12 ? { ok: true, value: raw } : { ok: false, problem: 'must be empty or at least 12 characters long' }) }),
+  // strategy: defaults for clients without preferences, timing rules
+  DEFAULT_CHANNELS: v({ name: 'DEFAULT_CHANNELS', description: 'Channel order of a client who stated none', default: 'email,whatsapp,sms', parse: channelList }),
+  DEFAULT_TIMEZONE: v({ name: 'DEFAULT_TIMEZONE', description: 'IANA time zone of a client who stated none', default: 'UTC', parse: timeZone }),
+  DEFAULT_QUIET_HOURS: v({ name: 'DEFAULT_QUIET_HOURS', description: 'Quiet hours of a client who stated none, local HH:MM-HH:MM (off: none); messages inside are postponed', default: '21:00-08:00', parse: dailySpan }),
+  SMS_SEND_WINDOW: v({ name: 'SMS_SEND_WINDOW', description: 'Local hours in which SMS may be sent (US TCPA practice), HH:MM-HH:MM or off', default: '08:00-20:00', parse: dailySpan }),
+  WHATSAPP_SEND_WINDOW: v({ name: 'WHATSAPP_SEND_WINDOW', description: 'Local hours in which WhatsApp messages may be sent, HH:MM-HH:MM or off', default: '08:00-20:00', parse: dailySpan }),
+  EMAIL_SEND_WINDOW: v({ name: 'EMAIL_SEND_WINDOW', description: 'Local hours in which email may be sent, HH:MM-HH:MM or off', default: 'off', parse: dailySpan }),
+  CRITICAL_BYPASSES_QUIET_HOURS: v({ name: 'CRITICAL_BYPASSES_QUIET_HOURS', description: 'Critical messages ignore quiet hours, send windows and frequency caps', default: 'true', parse: parsers.bool() }),
+  FREQUENCY_CAP_SMS: v({ name: 'FREQUENCY_CAP_SMS', description: 'Most SMS per client in a rolling window, N/<duration> (e.g. 3/24h) or off; more are postponed, never dropped', default: '3/24h', parse: frequencyCap }),
+  FREQUENCY_CAP_WHATSAPP: v({ name: 'FREQUENCY_CAP_WHATSAPP', description: 'Most WhatsApp messages per client in a rolling window, N/<duration> or off', default: 'off', parse: frequencyCap }),
+  FREQUENCY_CAP_EMAIL: v({ name: 'FREQUENCY_CAP_EMAIL', description: 'Most emails per client in a rolling window, N/<duration> or off', default: 'off', parse: frequencyCap }),
   // batching
   BATCH_ENABLED: v({ name: 'BATCH_ENABLED', description: 'Merge low-urgency messages for one client into digests', default: 'true', parse: parsers.bool() }),
   BATCH_WINDOW_MS: v({ name: 'BATCH_WINDOW_MS', description: 'Longest a low-urgency message waits for its digest, in ms', default: '900000', parse: parsers.int(1_000, 86_400_000) }),

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
+import type { StrategySettings } from '@crm/core';
 import { loadConfigOrExit, type AppConfig } from '@crm/config';
 import { createDatabase, type Database, type PiiKeys } from '@crm/db';
 import { createLogger, type Logger } from '@crm/observability';
@@ -114,4 +115,13 @@ export function runService(service: string, start: ServiceStart): void {
       void runtime.close().finally(() => process.exit(1));
     },
   );
+}
+
+/**
+ * The strategy's settings from the config: DEFAULT_CHANNELS and DEFAULT_TIMEZONE, quiet hours,
+ * send windows and frequency caps, and BatchConfig (used by the strategy worker and ingest's
+ * dry run, so both decide alike).
+ */
+export function strategySettingsOf(config: Pick<AppConfig, 'strategy' | 'batch'>): StrategySettings {
+  return { defaults: config.strategy.defaults, timing: config.strategy.timing, digest: config.batch };
 }
