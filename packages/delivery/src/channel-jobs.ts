@@ -25,7 +25,8 @@ export async function enqueueChannelJob(producer: QueueProducer, ref: ChannelJob
 
 /** The one job an in-flight row needs now, as a pure function of the row. */
 export type ExpectedJob =
-  | { readonly queue: typeof QueueName.requests; readonly jobId: string; readonly delayMs: number; readonly data: { readonly communicationId: string } }
+  | { readonly queue: typeof QueueName.requests; readonly jobId: string; readonly delayMs: number; readonly data: { readonly communicationId: string; readonly due?: number } }
+  | { readonly queue: typeof QueueName.digest; readonly jobId: string; readonly delayMs: number; readonly data: { readonly clientId: string; readonly windowId: string } }
   | { readonly queue: typeof QueueName.fallback; readonly jobId: string; readonly delayMs: 0; readonly data: { readonly communicationId: string; readonly failedChannel: MessageChannel; readonly category: ErrorCategory } }
   | { readonly queue: typeof QueueName.email | typeof QueueName.messaging; readonly jobId: string; readonly delayMs: number; readonly ref: ChannelJobRef };
 
@@ -37,7 +38,8 @@ export type ExpectedJob =
  * | row | job |
  * |---|---|
  * | `pending` | `crm.requests` |
- * | `scheduled` | `crm.requests`, delayed until `scheduled_for` |
+ * | `scheduled` in a digest | `crm.digest` for the digest, delayed until `scheduled_for` (its flush time) |
+ * | `scheduled` | `crm.requests` (a wake-up job with an id of its own), delayed until `scheduled_for` |
  * | `queued`, awaiting fallback | `crm.fallback` for the channel that gave up |
  * | `queued` or `sending` on a channel | that channel's job for attempt `attempt_count`, delayed until `next_attempt_at` |
  */
@@ -45,10 +47,16 @@ export function expectedJobFor(row: InFlightRow, now: Date = new Date()): Expect
   const id = row.id;
   const until = (at: Date | null) => (at ? Math.max(0, at.getTime() - now.getTime()) : 0);
   switch (row.status) {
-    case 'pending':
-    case 'scheduled': {
+    case 'pending': {
       const data = { communicationId: id };
-      return { queue: QueueName.requests, jobId: jobIdFor(QueueName.requests, data), delayMs: row.status === 'scheduled' ? until(row.scheduled_for) : 0, data };
+      return { queue: QueueName.requests, jobId: jobIdFor(QueueName.requests, data), delayMs: 0, data };
+    }
+    case 'scheduled': {
+      if (row.digest_id) {
+        const data = { clientId: row.client_id, windowId: row.digest_id };
+        return { queue: QueueName.digest, jobId: jobIdFor(QueueName.digest, data), delayMs: until(row.scheduled_for), data };
+      }
+      return wakeUpJob(id, row.scheduled_for ?? now, now);
     }
     case 'queued':
     case 'sending': {
@@ -74,10 +82,27 @@ export function expectedJobFor(row: InFlightRow, now: Date = new Date()): Expect
   }
 }
 
+/**
+ * The `crm.requests` job that wakes a `scheduled` message at `due`: its id carries the time, so
+ * it never collides with the message's first request job (kept for a day once completed) or
+ * with an earlier wake-up.
+ */
+export function wakeUpJob(communicationId: string, due: Date, now: Date = new Date()): ExpectedJob & { queue: typeof QueueName.requests } {
+  const data = { communicationId, due: due.getTime() };
+  return { queue: QueueName.requests, jobId: jobIdFor(QueueName.requests, data), delayMs: Math.max(0, due.getTime() - now.getTime()), data };
+}
+
+/** The `crm.digest` job that flushes digest `digestId` at `flushAt`. */
+export function digestFlushJob(clientId: string, digestId: string, flushAt: Date, now: Date = new Date()): ExpectedJob & { queue: typeof QueueName.digest } {
+  const data = { clientId, windowId: digestId };
+  return { queue: QueueName.digest, jobId: jobIdFor(QueueName.digest, data), delayMs: Math.max(0, flushAt.getTime() - now.getTime()), data };
+}
+
 /** Adds `job` (a no-op if a job with its id exists). */
 export async function enqueueExpected(producer: QueueProducer, job: ExpectedJob): Promise<string> {
   const options = job.delayMs > 0 ? { delay: Math.round(job.delayMs) } : {};
   if ('ref' in job) return enqueueChannelJob(producer, job.ref, job.delayMs);
   if (job.queue === QueueName.fallback) return producer.enqueue(QueueName.fallback, { ...job.data }, options);
+  if (job.queue === QueueName.digest) return producer.enqueue(QueueName.digest, { ...job.data }, options);
   return producer.enqueue(QueueName.requests, { ...job.data }, options);
 }

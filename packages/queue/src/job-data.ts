@@ -11,7 +11,8 @@ const attempt = z.number().int().positive();
  * The schemas are strict, so a field with personal data cannot slip in.
  */
 export const jobDataSchemas = Object.freeze({
-  [QueueName.requests]: z.strictObject({ communicationId }),
+  /** `due`: the time (epoch ms) a scheduled message wakes up, so that its wake-up job has an id of its own. */
+  [QueueName.requests]: z.strictObject({ communicationId, due: z.number().int().nonnegative().optional() }),
   [QueueName.email]: z.strictObject({ communicationId, attempt }),
   [QueueName.messaging]: z.strictObject({ communicationId, channel: z.enum(['sms', 'whatsapp']), attempt }),
   [QueueName.fallback]: z.strictObject({ communicationId, failedChannel: MessageChannelSchema, category: ErrorCategorySchema }),
@@ -36,7 +37,7 @@ export function jobIdFor<Q extends QueueName>(queue: Q, data: JobData<Q>): strin
   const d = data as Record<string, unknown>;
   switch (queue) {
     case QueueName.requests:
-      return `${String(d.communicationId)}.request`;
+      return d.due === undefined ? `${String(d.communicationId)}.request` : `${String(d.communicationId)}.request.${String(d.due)}`;
     case QueueName.email:
       return `${String(d.communicationId)}.email.${String(d.attempt)}`;
     case QueueName.messaging:
@@ -44,7 +45,8 @@ export function jobIdFor<Q extends QueueName>(queue: Q, data: JobData<Q>): strin
     case QueueName.fallback:
       return `${String(d.communicationId)}.fallback.${String(d.failedChannel)}`;
     case QueueName.digest:
-      return `${String(d.clientId)}.digest.${String(d.windowId)}`;
+      // The window id alone: a client id may contain `:`.
+      return `digest.${String(d.windowId)}`;
     case QueueName.events:
       return `${String(d.communicationId)}.${String(d.event)}.${Date.parse(String(d.at))}`;
     default:

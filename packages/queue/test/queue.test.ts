@@ -33,14 +33,15 @@ describe('job data', () => {
   it('derives job ids from the row, without colons', () => {
     const ids = [
       jobIdFor('crm.requests', { communicationId: id }),
+      jobIdFor('crm.requests', { communicationId: id, due: 1_790_000_000_000 }),
       jobIdFor('crm.email', { communicationId: id, attempt: 2 }),
       jobIdFor('crm.messaging', { communicationId: id, channel: 'sms', attempt: 1 }),
       jobIdFor('crm.fallback', { communicationId: id, failedChannel: 'whatsapp', category: 'permanent' }),
-      jobIdFor('crm.digest', { clientId: 'client-1', windowId: '2026-11-25T10' }),
+      jobIdFor('crm.digest', { clientId: 'client:1', windowId: '2026-11-25T10' }),
       jobIdFor('crm.events', { communicationId: id, event: 'opened', at: '2026-11-25T10:00:00.000Z' }),
     ];
     expect(ids).toEqual([
-      `${id}.request`, `${id}.email.2`, `${id}.sms.1`, `${id}.fallback.whatsapp`, 'client-1.digest.2026-11-25T10', `${id}.opened.${Date.parse('2026-11-25T10:00:00.000Z')}`,
+      `${id}.request`, `${id}.request.1790000000000`, `${id}.email.2`, `${id}.sms.1`, `${id}.fallback.whatsapp`, 'digest.2026-11-25T10', `${id}.opened.${Date.parse('2026-11-25T10:00:00.000Z')}`,
     ]);
     for (const jobId of ids) expect(jobId).not.toContain(':');
   });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
+import type { StrategySettings } from '@crm/core';
 import type { Database, PiiKeys } from '@crm/db';
 import type { Logger } from '@crm/observability';
 import type { QueueProducer } from '@crm/queue';
@@ -36,6 +37,8 @@ export interface IngestDeps {
    * @defaultValue 60000
    */
   readonly apiKeyCacheTtlMs?: number;
+  /** The strategy's settings, for the dry run. @defaultValue @crm/core's `defaultStrategySettings` */
+  readonly strategy?: StrategySettings;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { ServiceStart } from '@crm/runtime';
+import { strategySettingsOf, type ServiceStart } from '@crm/runtime';
 import { startIngest } from './ingest';
 
 /** The ingest API on a runtime, listening on `HOST:PORT`. */
@@ -14,6 +14,7 @@ export const ingestService: ServiceStart = async (runtime) => {
       redisPing: () => connection.ping(),
       bodyLimitBytes: config.server.bodyLimitBytes,
       operator: config.operator,
+      strategy: strategySettingsOf(config),
     },
     config.server,
   );

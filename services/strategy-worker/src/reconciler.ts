@@ -21,6 +21,8 @@ export interface ReconcilerOptions {
   readonly pageSize?: number;
   /** Pages per pass; a larger backlog is covered over several passes. @defaultValue 20 */
   readonly maxPagesPerPass?: number;
+  /** The strategy's clock (delays of scheduled rows are measured on it). @defaultValue `() => new Date()` */
+  readonly clock?: () => Date;
 }
 
 export interface ReconcilePass {
@@ -62,7 +64,7 @@ const LEADER_LOCK = sql`hashtext('crm-engine:reconciler')`;
  * await reconciler.stop();
  */
 export function startReconciler(options: ReconcilerOptions): Reconciler {
-  const { db, producer, intervalMs, graceMs = 5_000, pageSize = 500, maxPagesPerPass = 20 } = options;
+  const { db, producer, intervalMs, graceMs = 5_000, pageSize = 500, maxPagesPerPass = 20, clock = () => new Date() } = options;
   const log = options.logger.child({ component: 'reconciler' });
   const stopController = new AbortController();
   let leader = false;
@@ -112,7 +114,7 @@ export function startReconciler(options: ReconcilerOptions): Reconciler {
     const unchangedSince = new Date(Date.now() - graceMs);
     for (let page = 0; page < maxPagesPerPass; page++) {
       const rows = await findInFlight(db, { unchangedSince, limit: pageSize, ...(cursor && { after: cursor }) });
-      const now = new Date();
+      const now = clock();
       const pairs = rows.flatMap((row) => {
         const job = expectedJobFor(row, now);
         return job ? [{ row, job }] : [];

@@ -1,4 +1,4 @@
-import type { ServiceStart } from '@crm/runtime';
+import { strategySettingsOf, type ServiceStart } from '@crm/runtime';
 import { startStrategyWorker } from './strategy-worker';
 
 /** The strategy worker (with the reconciler) on a runtime. */
@@ -14,6 +14,7 @@ export const strategyWorkerService: ServiceStart = async (runtime) => {
     lockDurationMs: config.queue.lockDurationMs,
     batchWindowMs: config.queue.batchWindowMs,
     reconcilerIntervalMs: config.queue.reconcilerIntervalMs,
+    settings: strategySettingsOf(config),
   });
   await worker.ready();
   return { stop: [() => worker.close()] };

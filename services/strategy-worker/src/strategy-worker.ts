@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { createQueueWorker, QueueName, type QueueWorker } from '@crm/queue';
 import DataLoader from 'dataloader';
-import { processFallback, processRequest, processRequestBatch, type RequestOutcome, type StrategyDeps } from './process-request';
+import { processDigest, processFallback, processRequest, processRequestBatch, type RequestOutcome, type StrategyDeps } from './process-request';
 import { startReconciler, type Reconciler } from './reconciler';
 
 export interface StrategyWorkerOptions extends StrategyDeps {
@@ -23,15 +23,17 @@ export interface StrategyWorkerOptions extends StrategyDeps {
 export interface StrategyWorker {
   readonly requests: QueueWorker;
   readonly fallback: QueueWorker;
+  readonly digest: QueueWorker;
   readonly reconciler: Reconciler | null;
   ready(): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
- * Consumes `crm.requests` (decides the channel plan of each new communication and hands it to
- * the first channel's queue) and `crm.fallback` (moves a communication to its next channel, or
- * fails it with `all_channels_failed`), and runs the reconciler.
+ * Consumes `crm.requests` (decides the channels and time of each new communication: hands it
+ * to the first channel's queue, schedules it, or puts it in its client's digest),
+ * `crm.fallback` (moves a communication to its next channel, or fails it with
+ * `all_channels_failed`) and `crm.digest` (flushes a digest window), and runs the reconciler.
  *
  * @example
  * const worker = startStrategyWorker({ db, producer, logger, connection, prefix });
@@ -61,19 +63,31 @@ export function startStrategyWorker(options: StrategyWorkerOptions): StrategyWor
       await processFallback(deps, data.communicationId, data.failedChannel);
     },
   });
+  const digest = createQueueWorker({
+    ...common,
+    queue: QueueName.digest,
+    processor: async (data) => {
+      await processDigest(deps, data.windowId);
+    },
+  });
   const reconciler = reconcilerIntervalMs === null
     ? null
-    : startReconciler({ db: deps.db, producer: deps.producer, logger: deps.logger, intervalMs: reconcilerIntervalMs, ...(reconcilerGraceMs !== undefined && { graceMs: reconcilerGraceMs }) });
+    : startReconciler({
+      db: deps.db, producer: deps.producer, logger: deps.logger, intervalMs: reconcilerIntervalMs,
+      ...(reconcilerGraceMs !== undefined && { graceMs: reconcilerGraceMs }),
+      ...(deps.clock !== undefined && { clock: deps.clock }),
+    });
   return {
     requests,
     fallback,
+    digest,
     reconciler,
     ready: async () => {
-      await Promise.all([requests.ready(), fallback.ready()]);
+      await Promise.all([requests.ready(), fallback.ready(), digest.ready()]);
     },
     close: async () => {
       await reconciler?.stop();
-      await Promise.all([requests.close(), fallback.close()]);
+      await Promise.all([requests.close(), fallback.close(), digest.close()]);
     },
   };
 }

@@ -2,14 +2,16 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
-  calculateSendTime,
   CommunicationRequestSchema,
-  defaultClientPreferences,
+  defaultStrategySettings,
+  determineStrategy,
   messageChannels,
   MessageChannelSchema,
-  planChannels,
+  planSendTime,
+  resolveRouting,
+  shouldBatch,
 } from '@crm/core';
-import { getRoutingPreferences } from '@crm/db';
+import { getRoutingPreferences, recentOnChannel } from '@crm/db';
 import type { IngestDeps } from '../app';
 
 const PreviewSchema = z.object({
@@ -18,6 +20,10 @@ const PreviewSchema = z.object({
   /** Why these channels, in this order. */
   reason: z.string(),
   timezone: z.string(),
+  /** `critical`: a copy also goes by email at once. */
+  alsoEmail: z.boolean(),
+  /** Whether the message would wait for the client's digest, and why (not). */
+  digest: z.object({ batch: z.boolean(), reason: z.string() }),
   channels: z.array(
     z.object({
       channel: MessageChannelSchema,
@@ -30,40 +36,46 @@ const PreviewSchema = z.object({
 });
 
 /**
- * `POST /api/crm/communications/preview` (dry run): the same body as a request; answers the
- * channel order the strategy would use, with its reason, and when a message on each channel
- * would go out, in the client's time zone and quiet hours. Stores, enqueues and sends nothing:
- * a `recipient` in the body is used as if it were stored, and is not.
+ * `POST /api/crm/communications/preview` (dry run): the same body as a request; answers what the
+ * strategy would decide: the channel order with its reason, whether it would wait for a digest,
+ * and when a message on each channel would go out (time zone, quiet hours, the channel's window
+ * and frequency cap). Reads; stores, enqueues and sends nothing: a `recipient` in the body is
+ * used as if it were stored, and is not.
  */
 export const previewRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
+  const settings = deps.strategy ?? defaultStrategySettings;
   app.withTypeProvider<ZodTypeProvider>().post(
     '/api/crm/communications/preview',
     { schema: { body: CommunicationRequestSchema, response: { 200: PreviewSchema } } },
     async (request) => {
       const body = request.body;
-      const stored = await getRoutingPreferences(deps.db, body.clientId);
-      const timezone = body.recipient?.timezone ?? stored?.timezone ?? defaultClientPreferences.timezone;
-      const plan = planChannels({
-        urgency: body.urgency,
-        requestedChannel: body.channel,
-        preferredChannels: stored?.channels ?? defaultClientPreferences.channels,
-        optOuts: stored?.optOuts ?? [],
-        hasEmail: body.recipient?.email !== undefined || (stored?.hasEmail ?? false),
-        hasPhone: body.recipient?.phone !== undefined || (stored?.hasPhone ?? false),
-        deliverable: messageChannels,
-      });
-      const now = new Date();
-      const requestedAt = body.sendAt === null ? null : new Date(body.sendAt);
-      return {
-        clientId: body.clientId,
-        urgency: body.urgency,
-        reason: plan.reason,
-        timezone,
-        channels: plan.channels.map((channel) => {
-          const decision = calculateSendTime({ now, requestedAt, timezone, channel, urgency: body.urgency, ...(stored && { quietHours: stored.quietHours ?? undefined }) });
-          return { channel, sendAt: decision.sendAt.toISOString(), postponed: decision.postponed, reason: decision.reason };
-        }),
+      const stored = resolveRouting(await getRoutingPreferences(deps.db, body.clientId), settings.defaults);
+      const routing = {
+        ...stored,
+        timezone: body.recipient?.timezone ?? stored.timezone,
+        hasEmail: body.recipient?.email !== undefined || stored.hasEmail,
+        hasPhone: body.recipient?.phone !== undefined || stored.hasPhone,
       };
+      const requestedAt = body.sendAt === null ? null : new Date(body.sendAt);
+      const decision = determineStrategy({
+        ...routing, urgency: body.urgency, messageType: body.messageType, requestedChannel: body.channel, hasAttachment: false, deliverable: messageChannels,
+      });
+      const digest = shouldBatch(
+        { urgency: body.urgency, messageType: body.messageType, requestedChannel: body.channel, requestedAt, hasAttachment: false, clientAllowsBatching: routing.batching },
+        settings.digest,
+      );
+      const now = new Date();
+      const channels = await Promise.all(decision.channels.map(async (channel) => {
+        const cap = settings.timing.frequencyCaps[channel];
+        const recent = cap
+          ? await recentOnChannel(deps.db, { clientId: body.clientId, channel, since: new Date(now.getTime() - cap.windowMs), now, exceptId: '00000000-0000-0000-0000-000000000000' })
+          : [];
+        const time = planSendTime({
+          now, timezone: routing.timezone, requestedAt, channel, urgency: body.urgency, quietHours: routing.quietHours, recentOnChannel: recent, policy: settings.timing,
+        });
+        return { channel, sendAt: time.sendAt.toISOString(), postponed: time.postponed, reason: time.reason };
+      }));
+      return { clientId: body.clientId, urgency: body.urgency, reason: decision.reason, timezone: routing.timezone, alsoEmail: decision.alsoEmail, digest, channels };
     },
   );
 };
