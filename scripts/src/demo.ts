@@ -13,6 +13,15 @@ export interface DemoOptions {
   readonly timeoutMs?: number;
 }
 
+/** Zones around the world, so that one of them is always in office hours and one always at night. */
+const demoZones = ['Europe/London', 'Europe/Berlin', 'Asia/Dubai', 'Asia/Kolkata', 'Asia/Singapore', 'Asia/Tokyo', 'Australia/Sydney', 'Pacific/Auckland', 'America/Sao_Paulo', 'America/New_York', 'America/Los_Angeles'];
+
+/** The first demo zone whose local hour is in [from, to) at `now`. */
+export function zoneWithLocalHour(now: Date, from: number, to: number): string {
+  const hourIn = (zone: string) => Number(new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', hourCycle: 'h23' }).format(now));
+  return demoZones.find((zone) => hourIn(zone) >= from && hourIn(zone) < to) ?? 'UTC';
+}
+
 /**
  * Sends one welcome message through the public API, as a workflow node would, and shows it
  * arriving in the sandbox mailbox with its status history; then shows a channel fallback (email
@@ -20,7 +29,10 @@ export interface DemoOptions {
  */
 export async function runDemo(options: DemoOptions): Promise<boolean> {
   const { ingestUrl, apiKey, sandbox, db, say, timeoutMs = 30_000 } = options;
-  say('demo: POST /api/crm/communications  (welcome message for client demo-client-42)');
+  // Quiet hours (21:00–08:00) and the SMS/WhatsApp window (08:00–20:00) are real: the demo's
+  // clients live where it is office hours now, so their messages go at once.
+  const zone = zoneWithLocalHour(new Date(), 10, 18);
+  say(`demo: POST /api/crm/communications  (welcome message for client demo-client-42, in ${zone} where it is office hours)`);
   const response = await fetch(`${ingestUrl}/api/crm/communications`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}`, 'idempotency-key': `demo-welcome-${Date.now()}` },
@@ -30,7 +42,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
       messageType: 'welcome',
       urgency: 'normal',
       variables: { clientName: 'Ada', eventName: 'Summer gala' },
-      recipient: { email: 'ada.lovelace@example.com', timezone: 'Europe/London' },
+      recipient: { email: 'ada.lovelace@example.com', timezone: zone },
       metadata: { source: 'npm start demo' },
     }),
   });
@@ -57,7 +69,33 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   await printLog(db, id, row?.status ?? 'missing', say);
   say(`demo: read it at ${sandbox.httpUrl}/smtp/messages`);
   if (row?.status !== 'sent') return false;
-  return runFallbackDemo(options);
+  return (await runFallbackDemo(options, zone)) && (await runQuietHoursPreview(options));
+}
+
+/**
+ * A dry run (`POST /api/crm/communications/preview`) for a client where it is night now: the
+ * answer says the message would wait for the morning, in the client's time zone.
+ */
+async function runQuietHoursPreview(options: DemoOptions): Promise<boolean> {
+  const { ingestUrl, apiKey, say } = options;
+  const zone = zoneWithLocalHour(new Date(), 0, 6);
+  say(`demo: POST /api/crm/communications/preview  (a reminder for a client in ${zone}, where it is night: nothing is stored or sent)`);
+  const response = await fetch(`${ingestUrl}/api/crm/communications/preview`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({
+      clientId: 'demo-client-44', planId: 'demo-plan-7', messageType: 'reminder',
+      recipient: { email: 'night.owl@example.com', phone: '+14155550144', timezone: zone },
+    }),
+  });
+  if (response.status !== 200) {
+    say(`demo: preview answered ${response.status}: ${await response.text()}`);
+    return false;
+  }
+  const preview = (await response.json()) as { reason: string; channels: { channel: string; sendAt: string; reason: string }[] };
+  say(`demo: channels: ${preview.reason}`);
+  for (const channel of preview.channels) say(`        ${channel.channel.padEnd(9)} ${channel.sendAt}  ${channel.reason}`);
+  return preview.channels.length > 0;
 }
 
 async function printLog(db: Kysely<Database>, id: string, status: string, say: (line: string) => void): Promise<void> {
@@ -74,7 +112,7 @@ async function printLog(db: Kysely<Database>, id: string, status: string, say: (
  * API); a budget summary for a client with an email address and a phone number then fails on
  * email and falls back to WhatsApp, the client's next channel.
  */
-async function runFallbackDemo(options: DemoOptions): Promise<boolean> {
+async function runFallbackDemo(options: DemoOptions, zone: string): Promise<boolean> {
   const { ingestUrl, apiKey, sandbox, db, say, timeoutMs = 30_000 } = options;
   const faults = `${sandbox.httpUrl}/admin/faults/email`;
   say(`demo: PUT ${faults} {"errorCode":550}  (the SMTP server now refuses everything)`);
@@ -88,7 +126,7 @@ async function runFallbackDemo(options: DemoOptions): Promise<boolean> {
         planId: 'demo-plan-7',
         messageType: 'budget_summary',
         variables: { clientName: 'Grace', total: 18500, currency: 'EUR' },
-        recipient: { email: 'grace.hopper@example.com', phone: '+14155550143' },
+        recipient: { email: 'grace.hopper@example.com', phone: '+14155550143', timezone: zone },
       }),
     });
     if (response.status !== 202) {

@@ -18,6 +18,12 @@ export function testEnvironment(overrides: Environment = {}): TestEnvironment {
     SANDBOX_SMTP_PORT: '0',
     SANDBOX_HTTP_PORT: '0',
     PORT: '0',
+    // Tests must not depend on the hour CI runs at: no quiet hours, send windows or caps unless
+    // a test sets them (the strategy tests do, with an injected clock).
+    DEFAULT_QUIET_HOURS: 'off',
+    SMS_SEND_WINDOW: 'off',
+    WHATSAPP_SEND_WINDOW: 'off',
+    FREQUENCY_CAP_SMS: 'off',
   };
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) delete base[key];

@@ -83,6 +83,10 @@ export class Engine {
       SANDBOX_SMTP_PORT: String(this.#ports.smtp),
       SANDBOX_HTTP_PORT: String(this.#ports.http),
       WORKER_CONCURRENCY: String(options.workerConcurrency),
+      // The bench measures the pipeline, not the clock: at night (UTC, the bench clients' zone)
+      // quiet hours would postpone every message until the morning.
+      DEFAULT_QUIET_HOURS: 'off',
+      EMAIL_SEND_WINDOW: 'off',
     };
     if (options.smtpPool !== undefined) env.SMTP_POOL_MAX_CONNECTIONS = String(options.smtpPool);
     if (options.dbPool !== undefined) env.DATABASE_POOL_MAX = String(options.dbPool);

@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
-import type { BackoffPolicy, MessageChannel, MessageType, UrgencyLevel } from '@crm/core';
+import type { BackoffPolicy, JsonObject, MessageChannel, MessageType, StrategySettings, UrgencyLevel } from '@crm/core';
 import { CommunicationRepository, upsertClientContact, type CommunicationRow } from '@crm/db';
 import { batchedWrites, ProviderBreakers, type BreakerSettings } from '@crm/delivery';
 import { startEmailWorker } from '@crm/email-worker';
 import { createLogger } from '@crm/observability';
 import { loadConfig } from '@crm/config';
+import { strategySettingsOf } from '@crm/runtime';
 import { startMessagingWorker, smsSender, whatsAppSender } from '@crm/messaging-worker';
 import { createSmtpTransport, createTwilioClient, createWhatsAppClient, type EmailTransport } from '@crm/providers';
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
@@ -44,6 +45,10 @@ export interface SendInput {
   readonly messageType?: MessageType;
   readonly urgency?: UrgencyLevel;
   readonly channel?: MessageChannel;
+  readonly planId?: string;
+  readonly variables?: JsonObject;
+  /** The client's time zone and quiet hours (`HH:MM`), stored with the contact details. */
+  readonly timezone?: string;
   /** Store the row only (a crash between commit and enqueue). */
   readonly skipEnqueue?: boolean;
 }
@@ -63,11 +68,15 @@ export interface TestEngineOptions {
   readonly messaging?: boolean;
   /** WORKER_BATCH_WINDOW_MS of the workers (0: one statement per job). @defaultValue 2, as in production */
   readonly batchWindowMs?: number;
+  /** The strategy's settings. @defaultValue the test environment's: no quiet hours, windows or caps; 15-minute digests */
+  readonly strategy?: StrategySettings;
+  /** The strategy's clock. @defaultValue the real one */
+  readonly clock?: () => Date;
 }
 
 export const testKeys = Object.freeze({ encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) });
 export const fastRetry: BackoffPolicy = Object.freeze({ baseDelayMs: 20, factor: 2, maxDelayMs: 200, maxAttempts: 3 });
-const finalStatuses = ['sent', 'failed', 'bounced', 'cancelled'];
+const finalStatuses = ['sent', 'failed', 'bounced', 'cancelled', 'batched'];
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
   const config = loadConfig(testEnvironment());
@@ -108,10 +117,11 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         clientId,
         ...(input.email !== undefined && { email: input.email }),
         ...(input.phone !== undefined && { phone: input.phone }),
+        ...(input.timezone !== undefined && { timezone: input.timezone }),
       });
       const { communication } = await CommunicationRepository.save(t.db, {
-        clientId, planId: 'plan-7', messageType: input.messageType ?? 'reminder', urgency: input.urgency ?? 'normal',
-        requestedChannel: input.channel ?? null, sendAt: null, variables: { clientName: 'Ada' }, metadata: {},
+        clientId, planId: input.planId ?? 'plan-7', messageType: input.messageType ?? 'reminder', urgency: input.urgency ?? 'normal',
+        requestedChannel: input.channel ?? null, sendAt: null, variables: input.variables ?? { clientName: 'Ada' }, metadata: {},
         idempotencyKey: null, requestHash: null,
       });
       if (!input.skipEnqueue) await producer.enqueue('crm.requests', { communicationId: communication.id });
@@ -135,6 +145,8 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         deliverableChannels: options.deliverableChannels ?? (options.messaging ? ['email', 'sms', 'whatsapp'] : ['email']),
         batchWindowMs: options.batchWindowMs ?? 2,
         reconcilerIntervalMs: options.reconcilerIntervalMs === undefined ? null : options.reconcilerIntervalMs,
+        settings: options.strategy ?? strategySettingsOf(config),
+        ...(options.clock !== undefined && { clock: options.clock }),
         ...(options.reconcilerGraceMs !== undefined && { reconcilerGraceMs: options.reconcilerGraceMs }),
       });
       const email = options.inProcessEmail === false
