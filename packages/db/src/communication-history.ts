@@ -1,4 +1,4 @@
-import type { CommunicationStatus, MessageChannel, MessageType } from '@crm/core';
+import type { CommunicationStatus, MessageChannel, StoredMessageType } from '@crm/core';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { Executor } from './communication-repository';
 import type { CommunicationRow } from './schema';
@@ -12,7 +12,7 @@ export interface HistoryQuery {
   /** One status or any of several. */
   readonly status?: CommunicationStatus | readonly CommunicationStatus[];
   /** One message type or any of several. */
-  readonly messageType?: MessageType | readonly MessageType[];
+  readonly messageType?: StoredMessageType | readonly StoredMessageType[];
   /** Created at or after this moment. */
   readonly from?: Date;
   /** Created before this moment. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   CommunicationStatusSchema,
+  digestMessageType,
   ErrorCategorySchema,
   MessageChannelSchema,
   MessageTypeSchema,
@@ -37,7 +38,8 @@ export const CommunicationSummarySchema = z.object({
   id: z.uuid(),
   clientId: z.string(),
   planId: z.string(),
-  messageType: MessageTypeSchema,
+  /** A request's type, or `digest` for a digest the engine made. */
+  messageType: z.union([MessageTypeSchema, z.literal(digestMessageType)]),
   urgency: UrgencyLevelSchema,
   status: CommunicationStatusSchema,
   channel: MessageChannelSchema.nullable(),
@@ -51,6 +53,10 @@ export const CommunicationSummarySchema = z.object({
   lastError: z.object({ code: z.string().nullable(), category: ErrorCategorySchema.nullable(), message: z.string() }).nullable(),
   failureReason: z.string().nullable(),
   strategyReason: z.string().nullable(),
+  /** The digest this message waits in (`scheduled`) or went out in (`batched`). */
+  digestId: z.uuid().nullable(),
+  /** The email copy of a critical message: the message it copies. */
+  copyOf: z.uuid().nullable(),
   metadata: json,
   createdAt: iso,
   updatedAt: iso,
@@ -104,6 +110,8 @@ export function communicationSummary(row: CommunicationRow): CommunicationSummar
     lastError: row.last_error === null ? null : { code: row.last_error_code, category: row.last_error_category, message: row.last_error },
     failureReason: row.failure_reason,
     strategyReason: row.strategy_reason,
+    digestId: row.digest_id,
+    copyOf: row.copy_of,
     metadata: row.metadata,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),

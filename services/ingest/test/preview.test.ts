@@ -68,4 +68,30 @@ describe('POST /api/crm/communications/preview', () => {
     const anonymous = await app.inject({ method: 'POST', url: '/api/crm/communications/preview', payload: { clientId: 'x', planId: 'p', messageType: 'welcome' } });
     expect(anonymous.statusCode).toBe(401);
   });
+
+  // Table-driven: each urgency with the same client (email and phone), what the dry run says
+  // about channels, the email copy and the digest, and that it writes nothing.
+  it.each([
+    ['low', 'reminder', ['email', 'whatsapp', 'sms'], false, true, 'low urgency: waits up to 15 min for a digest of up to 10'],
+    ['normal', 'reminder', ['email', 'whatsapp', 'sms'], false, false, 'normal urgency is never batched'],
+    ['high', 'vendor_options', ['email', 'whatsapp', 'sms'], false, false, 'high urgency is never batched'],
+    ['critical', 'error_notification', ['sms', 'whatsapp'], true, false, 'critical urgency is never batched'],
+    ['low', 'blueprint_delivery', ['email', 'whatsapp', 'sms'], false, false, 'it carries a document'],
+  ] as const)('%s %s: channels %j, copy by email %s, digest %s', async (urgency, messageType, channels, alsoEmail, batch, digestReason) => {
+    await upsertClientContact(t.db, keys, { clientId: 'preview-table', email: 'table@example.com', phone: '+14155550124', timezone: 'UTC' });
+    const before = await counts();
+    const response = await preview({ clientId: 'preview-table', planId: 'p', messageType, urgency });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ alsoEmail, digest: { batch, reason: digestReason }, channels: channels.map((channel) => ({ channel })) });
+    expect(await counts()).toEqual(before);
+  });
+
+  it('puts email first for a blueprint (its PDF), whatever the client\'s order', async () => {
+    await upsertClientContact(t.db, keys, { clientId: 'preview-sms-first', email: 'b@example.com', phone: '+14155550125' });
+    await t.db.updateTable('crm_client_preferences').set({ channels: ['sms', 'email'] }).where('client_id', '=', 'preview-sms-first').execute();
+    const response = await preview({ clientId: 'preview-sms-first', planId: 'p', messageType: 'blueprint_delivery' });
+    expect(response.json()).toMatchObject({ reason: expect.stringContaining('content: the document goes by email first: email → sms'), channels: [{ channel: 'email' }, { channel: 'sms' }] });
+    const reminder = await preview({ clientId: 'preview-sms-first', planId: 'p', messageType: 'reminder' });
+    expect(reminder.json()).toMatchObject({ channels: [{ channel: 'sms' }, { channel: 'email' }] });
+  });
 });

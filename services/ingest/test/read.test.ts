@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import { CommunicationRepository } from '@crm/db';
+import { CommunicationRepository, flushDigest, joinDigest } from '@crm/db';
 import type { TestDatabase } from '@crm/testing';
 import { startTestIngest, type TestIngest } from './support/test-ingest';
 
@@ -144,5 +144,30 @@ describe('GET /api/crm/communications', () => {
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.json<{ errors: { field: string; in: string }[] }>().errors).toEqual(expect.arrayContaining([expect.objectContaining({ field, in: 'query' })]));
+  });
+});
+
+describe('digests in the API', () => {
+  it('shows an item batched into a digest with the digest\'s id and the reason, and the digest message itself', async () => {
+    const ids = [await create({ clientId: 'read-digest', planId: 'read-plan', messageType: 'reminder', urgency: 'low', recipient: { email: 'digest@example.com' } }),
+      await create({ clientId: 'read-digest', planId: 'read-plan', messageType: 'vendor_options', urgency: 'low' })];
+    for (const id of ids) {
+      const joined = await joinDigest(t.db, { id, clientId: 'read-digest', flushAt: new Date(Date.now() + 60_000), maxItems: 10, reason: 'low urgency: waits up to 1 min for a digest of up to 10' });
+      expect(joined.joined).toBe(true);
+    }
+    const waiting = (await get(`/api/crm/communications/${ids[0]}`)).json<Record<string, unknown>>();
+    expect(waiting).toMatchObject({ status: 'scheduled', digestId: expect.any(String), strategyReason: 'low urgency: waits up to 1 min for a digest of up to 10' });
+    const flushed = await flushDigest(t.db, waiting.digestId as string);
+    expect(flushed).toMatchObject({ flushed: true, itemIds: ids });
+    const digestId = (flushed as { communicationId: string }).communicationId;
+
+    const item = (await get(`/api/crm/communications/${ids[1]}`)).json<{ status: string; deliveryLog: { toStatus: string; detail: Record<string, unknown> }[] }>();
+    expect(item.status).toBe('batched');
+    expect(item.deliveryLog.at(-1)).toMatchObject({ toStatus: 'batched', detail: { digestCommunicationId: digestId } });
+    const digest = await get(`/api/crm/communications/${digestId}`);
+    expect(digest.statusCode).toBe(200);
+    expect(digest.json()).toMatchObject({ messageType: 'digest', status: 'pending', clientId: 'read-digest', variables: { items: ids.map((id) => ({ communicationId: id })) } });
+    const listed = (await get('/api/crm/communications?clientId=read-digest&messageType=digest')).json<Page>();
+    expect(listed.items.map((i) => i.id)).toEqual([digestId]);
   });
 });

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { CommunicationStatusSchema, ExternalIdSchema, MessageChannelSchema, MessageTypeSchema } from '@crm/core';
+import { CommunicationStatusSchema, digestMessageType, ExternalIdSchema, MessageChannelSchema, messageTypes } from '@crm/core';
 import { CommunicationRepository } from '@crm/db';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
@@ -36,7 +36,7 @@ export const HistoryQuerySchema = z
     clientId: ExternalIdSchema.optional(),
     channel: listOf(MessageChannelSchema).optional(),
     status: listOf(CommunicationStatusSchema).optional(),
-    messageType: listOf(MessageTypeSchema).optional(),
+    messageType: listOf(z.enum([...messageTypes, digestMessageType])).optional(),
     from: isoDateTime.optional(),
     to: isoDateTime.optional(),
     limit: z.coerce.number().int().min(1).max(500).default(50),
