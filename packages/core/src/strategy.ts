@@ -244,7 +244,9 @@ export function planSendTime(input: SendPlanInput): SendTimeDecision {
   const later = at(frees);
   const hours = Math.round(cap.windowMs / 3_600_000);
   const capText = `the ${input.channel} cap of ${cap.max} per ${hours >= 1 ? `${hours} h` : `${cap.windowMs / 1000} s`}`;
-  return { sendAt: later.sendAt, postponed: true, reason: `postponed to ${later.sendAt.toISOString()}: ${capText} is reached${later.postponed ? `; then ${later.reason}` : ''}` };
+  // `later` was asked from the moment the cap frees, which its reason calls "now".
+  const then = later.postponed ? `; then ${later.reason.replace(': now falls in', ': the time it frees falls in')}` : '';
+  return { sendAt: later.sendAt, postponed: true, reason: `postponed to ${later.sendAt.toISOString()}: ${capText} is reached${then}` };
 }
 
 /** What the engine stores about a client's routing (see @crm/db's `RoutingPreferences`). */

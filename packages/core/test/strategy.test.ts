@@ -16,33 +16,15 @@ import {
   type StrategyInput,
   type UrgencyLevel,
 } from '@crm/core';
+import { allowedAt, inSpan } from './support/local-clock';
 
 // ---------------------------------------------------------------------------------------------
-// Helpers (the local-clock checker is copied from send-time.test.ts: Intl, not luxon, so the
-// check does not share the code it checks).
+// Helpers (the local clock is read with Intl, not luxon: see support/local-clock.ts).
 // ---------------------------------------------------------------------------------------------
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-const formats = new Map<string, Intl.DateTimeFormat>();
-function localMinute(at: Date, timeZone: string): number {
-  let format = formats.get(timeZone);
-  if (!format) formats.set(timeZone, (format = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })));
-  const parts = format.formatToParts(at);
-  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
-  return get('hour') * 60 + get('minute');
-}
-const minutes = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3));
-function inSpan(minute: number, span: DailySpan): boolean {
-  const [start, end] = [minutes(span.start), minutes(span.end)];
-  if (start === end) return false;
-  return start < end ? minute >= start && minute < end : minute >= start || minute < end;
-}
-const allowedAt = (at: Date, zone: string, quiet: DailySpan | null, window: DailySpan | null) => {
-  const minute = localMinute(at, zone);
-  return !(quiet && inSpan(minute, quiet)) && (window === null || inSpan(minute, window));
-};
 /** Whether some minute of the day is outside `quiet` and inside `window` (else quiet hours win). */
 const bothPossible = (quiet: DailySpan | null, window: DailySpan | null) =>
   window === null || Array.from({ length: 1440 }, (_, m) => m).some((m) => !(quiet && inSpan(m, quiet)) && inSpan(m, window));
