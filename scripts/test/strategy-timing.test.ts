@@ -103,6 +103,26 @@ describe('quiet hours', () => {
   });
 });
 
+describe('channel windows on fallback', () => {
+  it('waits for the SMS window when a fallback reaches SMS before 08:00 local, instead of texting at night', async () => {
+    const opening = DateTime.fromISO('2026-07-15T08:00:00', { zone: 'America/New_York' });
+    const clock = clockAt(opening.minus({ seconds: 3 }));
+    const engine = await startTestEngine({ messaging: true, clock, strategy: settings({ timing: timing({ channelWindows: { sms: { start: '08:00', end: '20:00' } } }) }) });
+    try {
+      await engine.fault('email', { errorCode: 550 });
+      await engine.fault('whatsapp', { errorCode: 131026 });
+      const id = await engine.send({ email: 'early@example.com', phone: '+14155550144', timezone: 'America/New_York' });
+      const sent = await engine.finished(id);
+      expect(sent).toMatchObject({ status: 'sent', channel: 'sms', channels_tried: ['email', 'whatsapp', 'sms'] });
+      const toSms = (await logs(engine, id)).find((l) => l.event === 'fallback' && (l.detail as { to?: string }).to === 'sms');
+      expect(toSms?.detail).toMatchObject({ from: 'whatsapp', to: 'sms', sendAt: opening.toUTC().toISO(), why: expect.stringContaining('the sms window 08:00–20:00') });
+      expect(sent.sent_at!.getTime()).toBeGreaterThanOrEqual(realTimeOf(clock, opening) - 50);
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
 describe('frequency cap', () => {
   it('postpones the fourth SMS in the window instead of dropping it, and sends it once the first leaves the window', async () => {
     const engine = await startTestEngine({
@@ -195,6 +215,25 @@ describe('digests', () => {
       expect(digests.flatMap((d) => digestItems(d.variables).map((item) => item.communicationId)).sort()).toEqual([...ids].sort());
     } finally {
       await engine.close();
+    }
+  });
+
+  it('flushes a digest whose job Redis lost: the reconciler restores the job from the waiting items', async () => {
+    const redis = await startPrivateRedis();
+    const engine = await startTestEngine({ strategy: settings({ digest: { windowMs: 2_000, maxItems: 10 } }), redisUrl: redis.url, reconcilerIntervalMs: 300, reconcilerGraceMs: 0 });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push(await engine.send({ clientId: 'digest-lost', email: 'lost@example.com', urgency: 'low' }));
+      await waitFor(async () => ((await Promise.all(ids.map((id) => row(engine, id)))).every((r) => r.status === 'scheduled') ? true : undefined));
+      await redis.redis.flushall();
+      for (const id of ids) expect(await engine.finished(id, 15_000)).toMatchObject({ status: 'batched' });
+      const [digest, ...others] = await digestMessages(engine);
+      expect(others).toHaveLength(0);
+      expect(digestItems(digest!.variables).map((item) => item.communicationId)).toEqual(ids);
+      expect(await engine.finished(digest!.id, 15_000)).toMatchObject({ status: 'sent' });
+    } finally {
+      await engine.close();
+      await redis.stop();
     }
   });
 

@@ -93,6 +93,10 @@ export async function joinDigest(
           RETURNING id, flush_at, item_count`.execute(trx);
         digest = inserted.rows[0];
         if (!digest) continue;
+      } else if (digest.item_count === 0) {
+        // Opened by a message that then did not join (it had moved on): its window starts now.
+        await sql`UPDATE crm_digests SET flush_at = ${input.flushAt} WHERE id = ${digest.id}`.execute(trx);
+        digest = { ...digest, flush_at: input.flushAt };
       }
       const move = await moveCommunication(trx, {
         id: input.id,
