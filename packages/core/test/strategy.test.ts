@@ -7,6 +7,7 @@ import {
   messageChannels,
   messageTypes,
   planSendTime,
+  resolveRouting,
   shouldBatch,
   type BatchInput,
   type DailySpan,
@@ -406,5 +407,21 @@ describe('planSendTime', () => {
     expect(plan.postponed).toBe(true);
     expect(plan.reason).toContain('the sms cap of 3 per 24 h is reached');
     expect(plan.reason).toContain('08:00 America/New_York');
+  });
+});
+
+describe('resolveRouting', () => {
+  const defaults = { channels: ['whatsapp', 'email'] as const, timezone: 'Europe/Madrid' };
+  it('gives a client the engine never saw the configured defaults, and no contact details', () => {
+    expect(resolveRouting(undefined, defaults)).toEqual({
+      preferredChannels: ['whatsapp', 'email'], optOuts: [], hasEmail: false, hasPhone: false,
+      timezone: 'Europe/Madrid', quietHours: undefined, batching: true, defaulted: true,
+    });
+  });
+  it('fills in only what a stored client never stated', () => {
+    const stored = { channels: null, optOuts: ['sms' as const], timezone: null, quietHours: null, batching: false, hasEmail: true, hasPhone: false };
+    expect(resolveRouting(stored, defaults)).toMatchObject({ preferredChannels: ['whatsapp', 'email'], timezone: 'Europe/Madrid', quietHours: undefined, optOuts: ['sms'], batching: false, defaulted: false });
+    const stated = { ...stored, channels: ['sms' as const], timezone: 'Asia/Tokyo', quietHours: { start: '22:00', end: '07:00' } };
+    expect(resolveRouting(stated, defaults)).toMatchObject({ preferredChannels: ['sms'], timezone: 'Asia/Tokyo', quietHours: { start: '22:00', end: '07:00' } });
   });
 });

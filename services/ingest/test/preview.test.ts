@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
+import { defaultStrategySettings } from '@crm/core';
 import { upsertClientContact } from '@crm/db';
 import type { TestDatabase, TestRedis } from '@crm/testing';
 import { startTestIngest, testKeys, type TestIngest } from './support/test-ingest';
@@ -93,5 +94,33 @@ describe('POST /api/crm/communications/preview', () => {
     expect(response.json()).toMatchObject({ reason: expect.stringContaining('content: the document goes by email first: email → sms'), channels: [{ channel: 'email' }, { channel: 'sms' }] });
     const reminder = await preview({ clientId: 'preview-sms-first', planId: 'p', messageType: 'reminder' });
     expect(reminder.json()).toMatchObject({ channels: [{ channel: 'sms' }, { channel: 'email' }] });
+  });
+});
+
+describe('preview with configured defaults', () => {
+  let other: TestIngest;
+  beforeAll(async () => {
+    other = await startTestIngest('ingest-preview-defaults-test', {
+      strategy: { ...defaultStrategySettings, defaults: { channels: ['sms', 'email'], timezone: 'Asia/Tokyo' } },
+    });
+  });
+  afterAll(() => other.close());
+
+  it('gives a client who stated no preferences the configured channel order and time zone', async () => {
+    const response = await other.app.inject({
+      method: 'POST', url: '/api/crm/communications/preview', headers: other.auth,
+      payload: { clientId: 'never-seen', planId: 'p', messageType: 'reminder', recipient: { email: 'n@example.com', phone: '+14155550126' } },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ timezone: 'Asia/Tokyo', reason: 'client preference order: sms → email', channels: [{ channel: 'sms' }, { channel: 'email' }] });
+  });
+
+  it('applies the defaults to what a stored client never stated, and keeps what they did', async () => {
+    await upsertClientContact(other.t.db, keys, { clientId: 'half-stated', email: 'h@example.com', phone: '+14155550127', timezone: 'Europe/Paris' });
+    const response = await other.app.inject({
+      method: 'POST', url: '/api/crm/communications/preview', headers: other.auth,
+      payload: { clientId: 'half-stated', planId: 'p', messageType: 'reminder' },
+    });
+    expect(response.json()).toMatchObject({ timezone: 'Europe/Paris', channels: [{ channel: 'sms' }, { channel: 'email' }] });
   });
 });
