@@ -65,3 +65,18 @@ export function digestItems(variables: JsonObject): DigestItem[] {
       : [],
   );
 }
+
+/**
+ * A digest message's variables: the client's name (from the latest item that has one) and the
+ * items in arrival order. The inverse of {@link digestItems}.
+ *
+ * @example digestVariables([{ communicationId: 'c1', messageType: 'reminder', variables: { clientName: 'Ada' } }])
+ * // { clientName: 'Ada', items: [{ communicationId: 'c1', messageType: 'reminder', variables: { clientName: 'Ada' } }] }
+ */
+export function digestVariables(items: readonly DigestItem[], clientName?: string): JsonObject {
+  const name = clientName ?? [...items].reverse().map((item) => item.variables.clientName).find((value): value is string => typeof value === 'string');
+  return {
+    ...(name !== undefined && { clientName: name }),
+    items: items.map(({ communicationId, messageType, variables }) => ({ communicationId, messageType, variables })),
+  };
+}

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DigestItem, JsonObject, MessageChannel } from '@crm/core';
+import { digestVariables, type DigestItem, type JsonObject, type MessageChannel } from '@crm/core';
 import type { Executor } from './communication-repository';
 import { moveCommunication, type MoveResult } from './delivery-repository';
 import type { Database } from './schema';
@@ -150,11 +150,7 @@ async function flushLocked(trx: Transaction<Database>, digestId: string): Promis
     ORDER BY created_at, id FOR UPDATE`.execute(trx);
   if (items.length === 0) return { digestId, clientId: digest.client_id, communicationId: null, itemIds: [] };
 
-  const clientName = [...items].reverse().map((item) => item.variables.clientName).find((name) => typeof name === 'string');
-  const variables = {
-    ...(clientName !== undefined && { clientName }),
-    items: items.map((item): DigestItem => ({ communicationId: item.id, messageType: item.message_type, variables: item.variables })),
-  };
+  const variables = digestVariables(items.map((item): DigestItem => ({ communicationId: item.id, messageType: item.message_type, variables: item.variables })));
   const planIds = [...new Set(items.map((item) => item.plan_id))];
   const created = await sql<{ id: string }>`
     WITH ins AS (

@@ -1,17 +1,9 @@
-import { digestTitle, messageTitles, messageTypes, type DigestItem, type JsonObject, type MessageType } from '@crm/core';
+import { digestTitle, messageTitles, messageTypes, digestVariables, type DigestItem, type JsonObject, type MessageType } from '@crm/core';
 import { renderPlainEmail } from '@crm/email-worker';
 
-const item = (messageType: MessageType, variables: JsonObject = {}, id: string = messageType): DigestItem => ({
-  communicationId: id,
-  messageType,
-  variables,
-});
-
+const item = (messageType: MessageType, variables: JsonObject = {}, id: string = messageType): DigestItem => ({ communicationId: id, messageType, variables });
 /** A digest communication's variables, as the strategy stores them. */
-const digest = (items: readonly DigestItem[], clientName?: string): JsonObject => ({
-  ...(clientName !== undefined && { clientName }),
-  items: items.map(({ communicationId, messageType, variables }) => ({ communicationId, messageType, variables })),
-});
+const digest = (items: readonly DigestItem[], clientName?: string): JsonObject => digestVariables(items, clientName ?? '');
 
 /** Where each title occurs in `text`: every title once, and in the given order. */
 const positionsOf = (text: string, titles: readonly string[]): number[] =>

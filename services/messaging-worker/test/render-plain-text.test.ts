@@ -1,4 +1,4 @@
-import { digestTitle, messageTitles, messageTypes, smsSegments, type DigestItem, type JsonObject, type MessageType } from '@crm/core';
+import { digestTitle, messageTitles, messageTypes, smsSegments, digestVariables, type DigestItem, type JsonObject, type MessageType } from '@crm/core';
 import { renderPlainText, twilioStatusCallbackUrl } from '@crm/messaging-worker';
 
 describe('renderPlainText', () => {
@@ -35,16 +35,9 @@ describe('renderPlainText', () => {
   });
 });
 
-const item = (messageType: MessageType, variables: JsonObject = {}, id: string = messageType): DigestItem => ({
-  communicationId: id,
-  messageType,
-  variables,
-});
+const item = (messageType: MessageType, variables: JsonObject = {}, id: string = messageType): DigestItem => ({ communicationId: id, messageType, variables });
 /** A digest communication's variables, as the strategy stores them. */
-const digest = (items: readonly DigestItem[], clientName?: string): JsonObject => ({
-  ...(clientName !== undefined && { clientName }),
-  items: items.map(({ communicationId, messageType, variables }) => ({ communicationId, messageType, variables })),
-});
+const digest = (items: readonly DigestItem[], clientName?: string): JsonObject => digestVariables(items, clientName ?? '');
 const threeItems = [item('budget_summary', { clientName: 'Ada', total: 18500 }), item('vendor_options'), item('reminder')];
 /** `count` items cycling through every message type. */
 const manyItems = (count: number): DigestItem[] =>
