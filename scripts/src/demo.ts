@@ -99,7 +99,8 @@ async function runQuietHoursPreview(options: DemoOptions): Promise<boolean> {
 }
 
 async function printLog(db: Kysely<Database>, id: string, status: string, say: (line: string) => void): Promise<void> {
-  const logs = await CommunicationRepository.listLogs(db, id);
+  const [logs, row] = await Promise.all([CommunicationRepository.listLogs(db, id), CommunicationRepository.findById(db, id)]);
+  if (row?.strategy_reason) say(`demo: strategy: ${row.strategy_reason}`);
   say(`demo: communication ${id} is ${status}; its delivery log:`);
   for (const log of logs) {
     const error = log.error_code ? `  ${log.error_category ?? ''} ${log.error_code}` : '';
