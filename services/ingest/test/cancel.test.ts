@@ -51,6 +51,24 @@ describe('POST /api/crm/communications/:id/cancel', () => {
     expect((await cancel(id)).json()).toMatchObject({ status: 'cancelled' });
   });
 
+  it('removes a postponed message\'s delayed wake-up job too', async () => {
+    const id = await create();
+    const due = new Date(Date.now() + 3_600_000);
+    expect((await CommunicationRepository.updateStatus(t.db, { id, to: 'scheduled', scheduledFor: due })).applied).toBe(true);
+    await producer.enqueue('crm.requests', { communicationId: id, due: due.getTime() }, { delay: 3_600_000 });
+    expect(await producer.queue('crm.requests').getJob(`${id}.request.${due.getTime()}`)).toBeDefined();
+    expect((await cancel(id)).json()).toMatchObject({ status: 'cancelled' });
+    expect(await producer.queue('crm.requests').getJob(`${id}.request.${due.getTime()}`)).toBeUndefined();
+  });
+
+  it('refuses a message already batched into a digest (its digest is what to cancel)', async () => {
+    const id = await create();
+    await moveTo(id, ['scheduled', 'batched']);
+    const response = await cancel(id);
+    expect(response.statusCode).toBe(409);
+    expect(response.json()).toMatchObject({ code: 'not_cancellable' });
+  });
+
   it('answers 200 with the same communication when cancelled again', async () => {
     const id = await create();
     const first = await cancel(id);

@@ -21,7 +21,7 @@ const notCancellable = (id: string, status: CommunicationStatus) =>
 /**
  * `POST /api/crm/communications/:id/cancel`: moves a communication that has not started
  * sending to `cancelled` (a conditional update, so it cannot race past `sending`), answers it,
- * and removes its waiting `crm.requests` job if there is one. Cancelling twice answers the
+ * and removes its waiting `crm.requests` jobs (the first, and a postponed message's wake-up). Cancelling twice answers the
  * cancelled communication again. The workers re-check the row before sending, so the job
  * removal is only an optimisation.
  */
@@ -49,7 +49,10 @@ export const cancelRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =>
           if (change.current !== 'cancelled') throw notCancellable(id, change.current);
         } else {
           request.log.info({ communicationId: id, from: change.from, apiKeyId: request.apiKey?.id }, 'communication cancelled');
-          await removeRequestJob(deps, id).catch((error: unknown) =>
+          const jobIds = [jobIdFor('crm.requests', { communicationId: id })];
+          // A postponed message also has its wake-up job, delayed until its time.
+          if (row.scheduled_for && !row.digest_id) jobIds.push(jobIdFor('crm.requests', { communicationId: id, due: row.scheduled_for.getTime() }));
+          await removeRequestJobs(deps, jobIds).catch((error: unknown) =>
             request.log.debug({ communicationId: id, err: { message: (error as Error).message } }, 'request job not removed'),
           );
         }
@@ -60,11 +63,13 @@ export const cancelRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =>
   );
 };
 
-/** Removes the communication's `crm.requests` job unless a worker holds it (then the worker sees the row). */
-async function removeRequestJob(deps: IngestDeps, communicationId: string): Promise<void> {
+/** Removes the communication's `crm.requests` jobs unless a worker holds one (then the worker sees the row). */
+async function removeRequestJobs(deps: IngestDeps, jobIds: readonly string[]): Promise<void> {
   const queue = deps.producer.queue('crm.requests');
-  const job = await queue.getJob(jobIdFor('crm.requests', { communicationId }));
-  if (!job) return;
-  const state = await job.getState();
-  if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') await job.remove();
+  for (const jobId of jobIds) {
+    const job = await queue.getJob(jobId);
+    if (!job) continue;
+    const state = await job.getState();
+    if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') await job.remove();
+  }
 }
