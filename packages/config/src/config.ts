@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { variables, type RawValues, type VariableSpec } from './variables';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -31,6 +32,18 @@ export interface SMTPConfig {
   readonly password: string | null;
   readonly from: string;
   readonly pool: { readonly maxConnections: number; readonly maxMessages: number };
+  /** Messages per second each worker hands to the server; `null`: no limit. */
+  readonly ratePerSecond: number | null;
+}
+/** What every email carries besides its template, and how engagement is tracked. */
+export interface EmailConfig {
+  readonly postalAddress: string;
+  readonly unsubscribeMailto: string;
+  readonly tracking: boolean;
+  /** HMAC key of tracking and unsubscribe tokens (TRACKING_SECRET, or derived from BLIND_INDEX_KEY). */
+  readonly trackingSecret: string;
+  readonly machineOpenWindowMs: number;
+  readonly attachmentMaxTotalBytes: number;
 }
 export interface TwilioConfig {
   readonly accountSid: string;
@@ -110,6 +123,7 @@ export interface AppConfig {
   readonly server: ServerConfig;
   readonly security: SecurityConfig;
   readonly smtp: SMTPConfig;
+  readonly email: EmailConfig;
   readonly twilio: TwilioConfig;
   readonly whatsapp: WhatsAppConfig;
   readonly retry: RetryConfig;
@@ -239,6 +253,15 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
       password: values.SMTP_PASSWORD === '' ? null : values.SMTP_PASSWORD,
       from: values.SMTP_FROM,
       pool: { maxConnections: values.SMTP_POOL_MAX_CONNECTIONS, maxMessages: values.SMTP_POOL_MAX_MESSAGES },
+      ratePerSecond: values.SMTP_RATE_PER_SECOND === 0 ? null : values.SMTP_RATE_PER_SECOND,
+    },
+    email: {
+      postalAddress: values.SENDER_POSTAL_ADDRESS,
+      unsubscribeMailto: values.UNSUBSCRIBE_MAILTO,
+      tracking: values.EMAIL_TRACKING,
+      trackingSecret: values.TRACKING_SECRET || createHmac('sha256', values.BLIND_INDEX_KEY).update('crm-engine tracking links').digest('base64url'),
+      machineOpenWindowMs: values.MACHINE_OPEN_WINDOW_MS,
+      attachmentMaxTotalBytes: values.ATTACHMENT_MAX_TOTAL_BYTES,
     },
     twilio: {
       accountSid: values.TWILIO_ACCOUNT_SID,

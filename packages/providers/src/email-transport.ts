@@ -7,6 +7,14 @@ export interface OutgoingEmail {
   /** RFC 5322 Message-ID, `<…@…>`, derived from the communication id. */
   readonly messageId: string;
   readonly headers?: Readonly<Record<string, string>>;
+  readonly attachments?: readonly EmailAttachment[];
+}
+
+/** A file sent with an email. */
+export interface EmailAttachment {
+  readonly filename: string;
+  readonly contentType: string;
+  readonly content: Buffer;
 }
 
 export interface SentEmail {

@@ -14,6 +14,8 @@ export interface SmtpTransportOptions {
   readonly password: string | null;
   readonly from: string;
   readonly pool: { readonly maxConnections: number; readonly maxMessages: number };
+  /** Most messages per second this transport sends (nodemailer's pool rate limit); `null`: none. @defaultValue null */
+  readonly ratePerSecond?: number | null;
   /** Socket timeouts, in ms. @defaultValue 30000 */
   readonly timeoutMs?: number;
 }
@@ -37,6 +39,7 @@ export function createSmtpTransport(options: SmtpTransportOptions): EmailTranspo
     requireTLS: options.requireTls,
     maxConnections: options.pool.maxConnections,
     maxMessages: options.pool.maxMessages,
+    ...(options.ratePerSecond && { rateDelta: 1_000, rateLimit: options.ratePerSecond }),
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout,
@@ -54,6 +57,9 @@ export function createSmtpTransport(options: SmtpTransportOptions): EmailTranspo
           ...(email.html !== undefined && { html: email.html }),
           messageId: email.messageId,
           ...(email.headers && { headers: { ...email.headers } }),
+          ...(email.attachments && {
+            attachments: email.attachments.map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
+          }),
         })) as { messageId: string; response: string };
         return { messageId: info.messageId, response: info.response };
       } catch (error) {
