@@ -3,6 +3,7 @@ import * as initialSchema from './0001-initial-schema';
 import * as apiKeys from './0002-api-keys';
 import * as deliveryPipeline from './0003-delivery-pipeline';
 import * as strategyAndTiming from './0004-strategy-and-timing';
+import * as attachments from './0005-attachments';
 
 /**
  * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
@@ -14,4 +15,5 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0002-api-keys': apiKeys,
   '0003-delivery-pipeline': deliveryPipeline,
   '0004-strategy-and-timing': strategyAndTiming,
+  '0005-attachments': attachments,
 });

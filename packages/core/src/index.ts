@@ -11,3 +11,5 @@ export * from './sms-segments';
 export * from './send-time';
 export * from './strategy';
 export * from './plain-text';
+export * from './tracking';
+export * from './file-type';

@@ -44,3 +44,5 @@ export * from './delivery-repository';
 export * from './delivery-batch';
 export * from './routing-preferences';
 export * from './strategy-repository';
+export * from './attachment-repository';
+export * from './engagement-repository';

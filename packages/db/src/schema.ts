@@ -122,6 +122,10 @@ export const deliveryLogEvents = [
   'cancelled',
   'requeued',
   'webhook',
+  'opened',
+  'clicked',
+  'unsubscribed',
+  'bounced',
 ] as const;
 export type DeliveryLogEvent = (typeof deliveryLogEvents)[number];
 

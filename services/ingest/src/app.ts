@@ -11,6 +11,8 @@ import { registerErrorHandling } from './error-handler';
 import { operatorRoutes, type OperatorAccess } from './operator';
 import { batchRoutes } from './routes/batch';
 import { previewRoutes } from './routes/preview';
+import { attachmentRoutes } from './routes/attachments';
+import { trackingRoutes } from './routes/tracking';
 import { cancelRoutes } from './routes/cancel';
 import { communicationsRoutes } from './routes/communications';
 import { healthRoutes } from './routes/health';
@@ -39,6 +41,20 @@ export interface IngestDeps {
   readonly apiKeyCacheTtlMs?: number;
   /** The strategy's settings, for the dry run. @defaultValue @crm/core's `defaultStrategySettings` */
   readonly strategy?: StrategySettings;
+  /**
+   * Email settings of the routes that serve recipients and attachments, from `config.email`.
+   * @defaultValue a tracking secret made up for this process, 5 s machine-open window, 10 MB attachments
+   */
+  readonly email?: IngestEmailSettings;
+}
+
+export interface IngestEmailSettings {
+  /** HMAC key of tracking and unsubscribe tokens (the email worker signs with the same). */
+  readonly trackingSecret: string;
+  /** An open this soon after sending is flagged as a likely machine open, in ms. */
+  readonly machineOpenWindowMs: number;
+  /** Largest total size of one communication's attachments, in bytes. */
+  readonly attachmentMaxTotalBytes: number;
 }
 
 /**
@@ -78,6 +94,8 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   await app.register(readRoutes, deps);
   await app.register(cancelRoutes, deps);
   await app.register(previewRoutes, deps);
+  await app.register(attachmentRoutes, deps);
+  await app.register(trackingRoutes, deps);
   await app.register(operatorRoutes, { producer: deps.producer, operator: deps.operator ?? { username: 'operator', password: null } });
   return app;
 }

@@ -15,6 +15,7 @@ export const ingestService: ServiceStart = async (runtime) => {
       bodyLimitBytes: config.server.bodyLimitBytes,
       operator: config.operator,
       strategy: strategySettingsOf(config),
+      email: { trackingSecret: config.email.trackingSecret, machineOpenWindowMs: config.email.machineOpenWindowMs, attachmentMaxTotalBytes: config.email.attachmentMaxTotalBytes },
     },
     config.server,
   );

@@ -1,0 +1,2 @@
+// File types by magic bytes (issue 6): being written.
+export {};

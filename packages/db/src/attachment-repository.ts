@@ -1,0 +1,2 @@
+// Attachments stored in PostgreSQL (issue 6): being written.
+export {};

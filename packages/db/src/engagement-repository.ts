@@ -1,0 +1,2 @@
+// Opens, clicks and unsubscribes (issue 6): being written.
+export {};
