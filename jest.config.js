@@ -17,7 +17,7 @@ const moduleNameMapper = Object.fromEntries(
 );
 
 /** Dependencies published as ESM only, which jest must compile to run them on Node 20. */
-const esmOnlyPackages = ['cookie', 'content-disposition'];
+const esmOnlyPackages = ['cookie', 'content-disposition', 'parse5', 'entities'];
 
 /** @type {import('jest').Config} */
 module.exports = {
