@@ -38,6 +38,12 @@ export const CommunicationRequestSchema = z.strictObject({
   idempotencyKey: z.string().min(1).max(255).nullable().default(null),
   metadata: JsonObjectSchema.default({}),
   recipient: RecipientSchema.nullable().default(null),
+  /**
+   * Files to send with an email: ids returned by `POST /api/crm/attachments` (the files stay in
+   * PostgreSQL; the request and its job carry only the ids). At most 10; ingest checks that each
+   * exists and that together they fit the size limit.
+   */
+  attachments: z.array(z.uuid()).max(10).default([]),
 });
 /** A request as sent (defaults optional). */
 export type CommunicationRequestInput = z.input<typeof CommunicationRequestSchema>;

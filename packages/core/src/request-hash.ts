@@ -26,10 +26,14 @@ function sortKeys(value: unknown): unknown {
 /**
  * A fingerprint of a validated request (defaults applied, idempotency key left out) so that a
  * retry with the same key can be told apart from a different request that reuses the key.
+ * Attachment ids count, in their order; an empty `attachments` list is left out, so a request
+ * without attachments keeps the hash it had before the field existed (hashes stored earlier
+ * still match their retries).
  *
  * @example requestHash(a) === requestHash({ ...a, idempotencyKey: 'other' }) // true
  */
 export function requestHash(request: CommunicationRequest): string {
-  const { idempotencyKey: _key, ...rest } = request;
-  return createHash('sha256').update(canonicalJson(rest)).digest('hex');
+  const { idempotencyKey: _key, attachments, ...rest } = request;
+  const hashed = attachments.length > 0 ? { ...rest, attachments } : rest;
+  return createHash('sha256').update(canonicalJson(hashed)).digest('hex');
 }

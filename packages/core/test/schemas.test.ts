@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   ClientPreferencesSchema,
   CommunicationRequestSchema,
@@ -29,7 +30,7 @@ describe('CommunicationRequestSchema', () => {
 
   it('applies defaults', () => {
     expect(CommunicationRequestSchema.parse(minimal)).toEqual({
-      ...minimal, urgency: 'normal', variables: {}, channel: null, sendAt: null, idempotencyKey: null, metadata: {}, recipient: null,
+      ...minimal, urgency: 'normal', variables: {}, channel: null, sendAt: null, idempotencyKey: null, metadata: {}, recipient: null, attachments: [],
     });
   });
 
@@ -40,7 +41,12 @@ describe('CommunicationRequestSchema', () => {
       idempotencyKey: 'plan-7:budget:v1', metadata: { workflowRunId: 'run-1' },
       recipient: { email: 'ada@example.com', phone: '+4915112345678', timezone: 'Europe/Berlin' },
     };
-    expect(CommunicationRequestSchema.parse(example)).toEqual(example);
+    expect(CommunicationRequestSchema.parse(example)).toEqual({ ...example, attachments: [] });
+  });
+
+  it('takes up to ten attachment ids, in their order', () => {
+    const ids = Array.from({ length: 10 }, (_, n) => `6f1c7f55-2d5f-4d57-9d1f-3d1b8f7c9a${String(n).padStart(2, '0')}`);
+    expect(CommunicationRequestSchema.parse({ ...minimal, attachments: ids }).attachments).toEqual(ids);
   });
 
   it.each([
@@ -57,6 +63,9 @@ describe('CommunicationRequestSchema', () => {
     ['unknown recipient field', { ...minimal, recipient: { name: 'Ada' } }, 'name'],
     ['email as client id', { ...minimal, clientId: 'ada@example.com' }, 'clientId'],
     ['empty plan id', { ...minimal, planId: '' }, 'planId'],
+    ['an attachment that is not an id', { ...minimal, attachments: ['6f1c7f55-2d5f-4d57-9d1f-3d1b8f7c9a11', 'invoice.pdf'] }, 'attachments.1'],
+    ['more than ten attachments', { ...minimal, attachments: Array.from({ length: 11 }, () => '6f1c7f55-2d5f-4d57-9d1f-3d1b8f7c9a11') }, 'attachments'],
+    ['attachments not a list', { ...minimal, attachments: '6f1c7f55-2d5f-4d57-9d1f-3d1b8f7c9a11' }, 'attachments'],
   ])('refuses %s, naming the field', (_name, input, field) => {
     const result = CommunicationRequestSchema.safeParse(input);
     expect(result.success).toBe(false);
@@ -116,6 +125,22 @@ describe('requestHash', () => {
   it('differs when anything else differs', () => {
     expect(requestHash({ ...a, variables: { b: 2, a: { y: 2, x: 1 } } })).not.toBe(requestHash(a));
     expect(requestHash({ ...a, urgency: 'high' })).not.toBe(requestHash(a));
+  });
+
+  it('differs when the attachments differ, in ids or in order', () => {
+    const [x, y] = ['6f1c7f55-2d5f-4d57-9d1f-3d1b8f7c9a11', '0b9a7c1e-8f3d-4b8a-9c6e-2a1d4e5f6a7b'];
+    const withX = requestHash({ ...a, attachments: [x] });
+    expect(withX).not.toBe(requestHash(a));
+    expect(requestHash({ ...a, attachments: [y] })).not.toBe(withX);
+    expect(requestHash({ ...a, attachments: [x, y] })).not.toBe(requestHash({ ...a, attachments: [y, x] }));
+    expect(requestHash({ ...a, attachments: [x], idempotencyKey: 'other' })).toBe(withX);
+  });
+
+  it('is unchanged for a request without attachments (hashes stored before the field existed still match)', () => {
+    expect(a.attachments).toEqual([]);
+    // The hash of this request as computed before `attachments` was added to the schema.
+    const { idempotencyKey: _key, attachments: _none, ...before } = a;
+    expect(requestHash(a)).toBe(createHash('sha256').update(canonicalJson(before)).digest('hex'));
   });
 
   it('serialises canonically', () => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { CommunicationStatus } from '@crm/core';
+import { uuidArrayLiteral } from './attachment-repository';
 import type { Executor, NewCommunication } from './communication-repository';
 
 /** What {@link saveCommunications} did with one input, in input order. */
@@ -105,13 +106,15 @@ async function insertMany(db: Executor, inputs: readonly NewCommunication[], ids
         ${column((i) => i.messageType)}::crm_message_type[], ${column((i) => i.urgency)}::crm_urgency[],
         ${column((i) => i.requestedChannel)}::crm_channel[], ${column((i) => i.sendAt)}::timestamptz[],
         ${column((i) => JSON.stringify(i.variables))}::jsonb[], ${column((i) => JSON.stringify(i.metadata))}::jsonb[],
-        ${column((i) => i.idempotencyKey)}::text[], ${column((i) => i.requestHash)}::text[]
-      ) AS u(id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash)
+        ${column((i) => i.idempotencyKey)}::text[], ${column((i) => i.requestHash)}::text[],
+        ${column((i) => uuidArrayLiteral(i.attachmentIds))}::text[]
+      ) AS u(id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash, attachment_ids)
     ),
     ins AS (
       INSERT INTO crm_communications
-        (id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash)
-      SELECT id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash
+        (id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash, attachment_ids)
+      SELECT id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash,
+             attachment_ids::uuid[]
       FROM input ORDER BY idempotency_key NULLS LAST
       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING id, status

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CompiledQuery, sql } from 'kysely';
 import type { CommunicationStatus } from '@crm/core';
+import { uuidArrayLiteral } from './attachment-repository';
 import { PGP_OPTIONS, normaliseEmail, normalisePhone, type PiiKeys } from './client-contact-repository';
 import type { Executor, NewCommunication } from './communication-repository';
 import { poolOf } from './create-database';
@@ -10,7 +11,7 @@ import { poolOf } from './create-database';
  * $3 message type, $4 urgency, $5 requested channel, $6 send at, $7 variables (JSON), $8 metadata
  * (JSON), $9 idempotency key, $10 request hash, $11 the request gives an email or a phone,
  * $12 it gives any contact detail, $13 email, $14 phone, $15 time zone, $16 encryption key,
- * $17 blind-index key.
+ * $17 blind-index key, $18 attachment ids.
  */
 const ACCEPT_SQL = `
 WITH reach AS (
@@ -21,8 +22,8 @@ WITH reach AS (
 ),
 ins AS (
   INSERT INTO crm_communications
-    (client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash)
-  SELECT $1::text, $2::text, $3::crm_message_type, $4::crm_urgency, $5::crm_channel, $6::timestamptz, $7::jsonb, $8::jsonb, $9::text, $10::text
+    (client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash, attachment_ids)
+  SELECT $1::text, $2::text, $3::crm_message_type, $4::crm_urgency, $5::crm_channel, $6::timestamptz, $7::jsonb, $8::jsonb, $9::text, $10::text, $18::uuid[]
   FROM reach WHERE reach.ok
   ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id, status
@@ -40,6 +41,8 @@ contact AS (
   ON CONFLICT (client_id) DO UPDATE SET
     email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,
     email_hash = coalesce(excluded.email_hash, p.email_hash),
+    email_suppressed_at = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppressed_at END,
+    email_suppression_reason = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppression_reason END,
     phone_encrypted = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_encrypted ELSE excluded.phone_encrypted END,
     phone_hash = coalesce(excluded.phone_hash, p.phone_hash),
     timezone = coalesce($15::text, p.timezone),
@@ -50,7 +53,7 @@ contact AS (
 )
 SELECT ins.id, ins.status, reach.ok AS reachable FROM reach LEFT JOIN ins ON true`;
 /** Name of the prepared statement; a new text needs a new name (pg caches by name per connection). */
-const ACCEPT_STATEMENT_NAME = 'crm_accept_communication_v1';
+const ACCEPT_STATEMENT_NAME = 'crm_accept_communication_v2';
 
 /** Contact details that arrive with a request (all optional). */
 export interface IntakeRecipient {
@@ -99,7 +102,7 @@ export async function acceptCommunication(db: Executor, keys: PiiKeys, input: Ne
   const values = [
     input.clientId, input.planId, input.messageType, input.urgency, input.requestedChannel, input.sendAt,
     JSON.stringify(input.variables), JSON.stringify(input.metadata), input.idempotencyKey, input.requestHash,
-    givesContact, storesContact, email, phone, timezone, keys.encryptionKey, keys.blindIndexKey,
+    givesContact, storesContact, email, phone, timezone, keys.encryptionKey, keys.blindIndexKey, [...(input.attachmentIds ?? [])],
   ];
   const pool = poolOf(db);
   for (let tries = 0; tries < 3; tries++) {
@@ -139,9 +142,9 @@ const ACCEPT_MANY_SQL = `
 WITH input AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::crm_message_type[], $5::crm_urgency[], $6::crm_channel[],
                        $7::timestamptz[], $8::jsonb[], $9::jsonb[], $10::text[], $11::text[], $12::boolean[], $13::boolean[],
-                       $14::text[], $15::text[], $16::text[])
+                       $14::text[], $15::text[], $16::text[], $17::text[])
     AS u(id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata,
-         idempotency_key, request_hash, gives, stores, email, phone, timezone)
+         idempotency_key, request_hash, gives, stores, email, phone, timezone, attachment_ids)
 ),
 reach AS (
   SELECT i.id, i.gives OR EXISTS (
@@ -152,9 +155,9 @@ reach AS (
 ),
 ins AS (
   INSERT INTO crm_communications
-    (id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash)
+    (id, client_id, plan_id, message_type, urgency, requested_channel, send_at, variables, metadata, idempotency_key, request_hash, attachment_ids)
   SELECT i.id, i.client_id, i.plan_id, i.message_type, i.urgency, i.requested_channel, i.send_at, i.variables, i.metadata,
-         i.idempotency_key, i.request_hash
+         i.idempotency_key, i.request_hash, i.attachment_ids::uuid[]
   FROM input i JOIN reach r ON r.id = i.id WHERE r.ok
   ORDER BY i.idempotency_key NULLS LAST
   ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
@@ -166,14 +169,16 @@ log AS (
 contact AS (
   INSERT INTO crm_client_preferences AS p (client_id, email_encrypted, email_hash, phone_encrypted, phone_hash, timezone)
   SELECT i.client_id,
-         pgp_sym_encrypt(i.email, $17::text, '${PGP_OPTIONS}'), hmac(i.email, $18::text, 'sha256'),
-         pgp_sym_encrypt(i.phone, $17::text, '${PGP_OPTIONS}'), hmac(i.phone, $18::text, 'sha256'),
+         pgp_sym_encrypt(i.email, $18::text, '${PGP_OPTIONS}'), hmac(i.email, $19::text, 'sha256'),
+         pgp_sym_encrypt(i.phone, $18::text, '${PGP_OPTIONS}'), hmac(i.phone, $19::text, 'sha256'),
          coalesce(i.timezone, 'UTC')
   FROM input i JOIN ins ON ins.id = i.id WHERE i.stores
   ORDER BY i.client_id
   ON CONFLICT (client_id) DO UPDATE SET
     email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,
     email_hash = coalesce(excluded.email_hash, p.email_hash),
+    email_suppressed_at = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppressed_at END,
+    email_suppression_reason = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppression_reason END,
     phone_encrypted = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_encrypted ELSE excluded.phone_encrypted END,
     phone_hash = coalesce(excluded.phone_hash, p.phone_hash),
     timezone = coalesce((SELECT s.timezone FROM input s JOIN ins ON ins.id = s.id WHERE s.client_id = excluded.client_id AND s.stores), p.timezone),
@@ -184,7 +189,7 @@ contact AS (
 )
 SELECT i.id AS input_id, ins.id, ins.status, r.ok AS reachable
 FROM input i JOIN reach r ON r.id = i.id LEFT JOIN ins ON ins.id = i.id`;
-const ACCEPT_MANY_STATEMENT_NAME = 'crm_accept_communications_v1';
+const ACCEPT_MANY_STATEMENT_NAME = 'crm_accept_communications_v2';
 
 /**
  * {@link acceptCommunication} for many independent requests in one auto-committed statement
@@ -225,7 +230,8 @@ export async function acceptCommunications(db: Executor, keys: PiiKeys, items: r
     column((r) => r.input.urgency), column((r) => r.input.requestedChannel), column((r) => r.input.sendAt),
     column((r) => JSON.stringify(r.input.variables)), column((r) => JSON.stringify(r.input.metadata)),
     column((r) => r.input.idempotencyKey), column((r) => r.input.requestHash), column((r) => r.gives), column((r) => r.stores),
-    column((r) => r.email), column((r) => r.phone), column((r) => r.timezone), keys.encryptionKey, keys.blindIndexKey,
+    column((r) => r.email), column((r) => r.phone), column((r) => r.timezone), column((r) => uuidArrayLiteral(r.input.attachmentIds)),
+    keys.encryptionKey, keys.blindIndexKey,
   ];
   const pool = poolOf(db);
   const { rows: answers } = pool

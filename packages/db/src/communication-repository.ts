@@ -27,6 +27,12 @@ export interface NewCommunication {
   readonly idempotencyKey: string | null;
   /** Fingerprint of the request body (see `requestHash` in @crm/core); required with a key. */
   readonly requestHash: string | null;
+  /**
+   * Ids of stored files (`crm_attachments`) to send with it, in order. Not checked here: ingest
+   * checks that they exist and fit the size limit before storing the communication.
+   * @defaultValue []
+   */
+  readonly attachmentIds?: readonly string[];
 }
 
 /**
@@ -69,6 +75,7 @@ export async function saveCommunication(db: Executor, input: NewCommunication): 
             metadata: JSON.stringify(input.metadata),
             idempotency_key: input.idempotencyKey,
             request_hash: input.requestHash,
+            attachment_ids: input.attachmentIds ?? [],
           })
           .onConflict((oc) => oc.column('idempotency_key').where('idempotency_key', 'is not', null).doNothing())
           .returningAll(),

@@ -5,6 +5,7 @@ import { CommunicationRequestSchema, CommunicationStatusSchema, requestHash, typ
 import { CommunicationRepository, getContactAvailabilities, upsertClientContacts, type ContactUpdate, type NewCommunication, type SavedItem } from '@crm/db';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
+import { attachmentLimitOf, checkAttachments } from './attachments';
 
 /** Most items in one batch request. */
 export const MAX_BATCH_ITEMS = 1000;
@@ -33,14 +34,16 @@ const contactOf = (item: CommunicationRequest): ContactUpdate | null =>
  * `POST /api/crm/communications/batch`: up to 1,000 requests in one transaction, written with
  * multi-row statements (recipients, communications with their log rows, a lookup for repeated
  * keys, a reachability check), then enqueued with one `addBulk`. All or nothing: a bad item
- * (400), a reused idempotency key with another body (409) or an unreachable client (422)
- * names the item's index and nothing is written.
+ * (400), a reused idempotency key with another body (409), an unknown attachment (422), an
+ * item's attachments over the size limit (413) or an unreachable client (422) names the item's
+ * index and nothing is written.
  *
  * Idempotency: each item's `idempotencyKey` field; or an `Idempotency-Key` header for the
  * whole batch, from which item `i` gets the key `<header>:<i>` (so a retried batch must keep
  * its order). Items may not carry their own key when the header is given.
  */
 export const batchRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
+  const attachmentLimit = attachmentLimitOf(deps);
   app.withTypeProvider<ZodTypeProvider>().post(
     '/api/crm/communications/batch',
     {
@@ -59,6 +62,8 @@ export const batchRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => 
           ]);
         }
       }
+      // Every item's attachments, with one query, before anything is written.
+      await checkAttachments(deps.db, items.map((item, index) => ({ ids: item.attachments, field: `items.${index}.attachments` })), attachmentLimit);
       const inputs: NewCommunication[] = items.map((item, index) => {
         const idempotencyKey = header !== undefined ? `${header}:${index}` : item.idempotencyKey;
         return {
@@ -70,6 +75,7 @@ export const batchRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => 
           sendAt: item.sendAt === null ? null : new Date(item.sendAt),
           variables: item.variables,
           metadata: item.metadata,
+          attachmentIds: item.attachments,
           idempotencyKey,
           requestHash: idempotencyKey === null ? null : requestHash({ ...item, idempotencyKey }),
         };

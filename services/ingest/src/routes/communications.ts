@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { CommunicationRequestSchema, CommunicationStatusSchema, requestHash, type CommunicationRequest } from '@crm/core';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
+import { attachmentLimitOf, checkAttachments } from './attachments';
 import { IntakeBatcher } from '../intake-batcher';
 import { RequestEnqueuer } from '../request-enqueuer';
 
@@ -21,9 +22,10 @@ function idempotencyKeyOf(header: string | undefined, body: CommunicationRequest
 }
 
 /**
- * `POST /api/crm/communications`: validates the request, stores the communication and the
- * recipient's contact details (encrypted, with the preferences) atomically, in one statement
- * (see `acceptCommunication`), and only then enqueues the job (ids only). If Redis is away at
+ * `POST /api/crm/communications`: validates the request (its attachments with one query, see
+ * `checkAttachments`), stores the communication and the recipient's contact details
+ * (encrypted, with the preferences) atomically, in one statement (see
+ * `acceptCommunication`), and only then enqueues the job (ids only). If Redis is away at
  * that moment the request still succeeds: the row is the outbox, and it is enqueued again
  * from PostgreSQL.
  */
@@ -32,12 +34,15 @@ export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, 
   // jobs go to Redis in one round trip.
   const intake = new IntakeBatcher(deps.db, deps.keys);
   const enqueuer = new RequestEnqueuer(deps.producer);
+  const attachmentLimit = attachmentLimitOf(deps);
   app.withTypeProvider<ZodTypeProvider>().post(
     '/api/crm/communications',
     { schema: { body: CommunicationRequestSchema, headers: HeadersSchema, response: { 200: AcceptedSchema, 202: AcceptedSchema } } },
     async (request, reply) => {
       const body = request.body;
       const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key'], body);
+      // Before anything is written: every attachment exists and together they fit the limit.
+      await checkAttachments(deps.db, [{ ids: body.attachments, field: 'attachments' }], attachmentLimit);
 
       const result = await intake.accept(
         {
@@ -49,6 +54,7 @@ export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, 
           sendAt: body.sendAt === null ? null : new Date(body.sendAt),
           variables: body.variables,
           metadata: body.metadata,
+          attachmentIds: body.attachments,
           idempotencyKey,
           requestHash: idempotencyKey === null ? null : requestHash({ ...body, idempotencyKey }),
         },
