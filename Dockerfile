@@ -44,8 +44,9 @@ RUN npm run build
 # Removes the dev dependencies of the root and of every workspace; the workspaces' own links in
 # node_modules/@crm stay.
 RUN npm prune --omit=dev
-# /out is what runs: node_modules, and of each workspace its package.json, dist/ and its own
-# node_modules (where npm had to nest a dependency). No sources, tests or build caches.
+# /out is what runs: node_modules, and of each workspace its package.json, dist/, its own
+# node_modules (where npm had to nest a dependency) and the other entries of its package.json
+# "files" (the email templates of packages/templates). No sources, tests or build caches.
 RUN set -eu; \
     mkdir -p /out; \
     cp -a package.json package-lock.json node_modules /out/; \
@@ -55,9 +56,13 @@ RUN set -eu; \
       cp -a "$dir/package.json" "/out/$dir/"; \
       if [ -d "$dir/dist" ]; then cp -a "$dir/dist" "/out/$dir/"; fi; \
       if [ -d "$dir/node_modules" ]; then cp -a "$dir/node_modules" "/out/$dir/"; fi; \
+      for extra in $(node -p "(require('./$dir/package.json').files || []).filter((f) => f !== 'dist').join(' ')"); do \
+        cp -a "$dir/$extra" "/out/$dir/"; \
+      done; \
     done; \
     find /out -name '*.tsbuildinfo' -delete; \
-    test -f /out/scripts/dist/migrate.js
+    test -f /out/scripts/dist/migrate.js; \
+    test -f /out/packages/templates/email/layout.mjml
 
 # --- runtime: what one service needs to run, as a non-root user ----------------------------------
 FROM ${NODE_IMAGE} AS runtime

@@ -4,6 +4,7 @@ import * as apiKeys from './0002-api-keys';
 import * as deliveryPipeline from './0003-delivery-pipeline';
 import * as strategyAndTiming from './0004-strategy-and-timing';
 import * as attachments from './0005-attachments';
+import * as emailTemplates from './0006-email-templates';
 
 /**
  * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
@@ -16,4 +17,5 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0003-delivery-pipeline': deliveryPipeline,
   '0004-strategy-and-timing': strategyAndTiming,
   '0005-attachments': attachments,
+  '0006-email-templates': emailTemplates,
 });

@@ -63,7 +63,7 @@ const request = () => {
     clientId: `bench-client-${client}`,
     planId: `bench-plan-${n % 97}`,
     messageType: 'reminder',
-    variables: { n, clientName: 'Ada' },
+    variables: { n, clientName: 'Ada', eventName: 'Summer gala', reminderText: 'Please confirm the guest list.', dueDate: '2026-12-01' },
     idempotencyKey: `bench-${n}`,
     ...(WITH_RECIPIENT && { recipient: { email: `bench${client}@example.com`, timezone: 'Europe/Paris' } }),
   };

@@ -41,7 +41,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
       planId: 'demo-plan-7',
       messageType: 'welcome',
       urgency: 'normal',
-      variables: { clientName: 'Ada', eventName: 'Summer gala' },
+      variables: { clientName: 'Ada', eventName: 'Summer gala', plannerName: 'Grace' },
       recipient: { email: 'ada.lovelace@example.com', timezone: zone },
       metadata: { source: 'npm start demo' },
     }),
@@ -123,10 +123,14 @@ async function runFallbackDemo(options: DemoOptions, zone: string): Promise<bool
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}`, 'idempotency-key': `demo-budget-${Date.now()}` },
       body: JSON.stringify({
-        clientId: 'demo-client-43',
+        // A client of its own each run: the refused address is suppressed for email (it bounced).
+        clientId: `demo-client-43-${Date.now()}`,
         planId: 'demo-plan-7',
         messageType: 'budget_summary',
-        variables: { clientName: 'Grace', total: 18500, currency: 'EUR' },
+        variables: {
+          clientName: 'Grace', eventName: 'Summer gala', total: 18500, currency: 'EUR',
+          categories: [{ name: 'Venue', amount: 9000 }, { name: 'Catering', amount: 6500 }, { name: 'Music', amount: 3000 }],
+        },
         recipient: { email: 'grace.hopper@example.com', phone: '+14155550143', timezone: zone },
       }),
     });

@@ -50,11 +50,11 @@ describe('failures by category (email through the sandbox)', () => {
     expect(await engine.sandbox.mailbox.list({ communicationId: id })).toHaveLength(1);
   });
 
-  it('permanent: no retry, falls back at once (no channel left here: all_channels_failed)', async () => {
+  it('permanent: no retry, falls back at once (no channel left here: the SMTP 5xx makes it bounced)', async () => {
     await engine.fault('email', { errorCode: 550 });
     const id = await engine.send({ email: 'linus@example.com' });
     const row = await engine.finished(id);
-    expect(row).toMatchObject({ status: 'failed', failure_reason: 'all_channels_failed', attempt_count: 1, last_error_code: '550', last_error_category: 'permanent' });
+    expect(row).toMatchObject({ status: 'bounced', failure_reason: 'all_channels_failed', attempt_count: 1, last_error_code: '550', last_error_category: 'permanent' });
     expect(await attemptTrail(engine, id)).toEqual([
       ['created', null, null, null],
       ['status_changed', 1, 'email', null],

@@ -79,7 +79,7 @@ describe('npm start', () => {
     const env = { ...testEnvironment({ DATABASE_URL: t.url, QUEUE_PREFIX: r.prefix, LOG_LEVEL: undefined }), PATH: path };
     const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env);
     expect(result.stdout).toContain('crm-engine is running');
-    expect(result.stdout).toMatch(/demo: the sandbox SMTP server received "Welcome to your event plan"/);
+    expect(result.stdout).toMatch(/demo: the sandbox SMTP server received "Welcome, Ada: let's plan Summer gala"/);
     expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is sent/);
     expect(result.code).toBe(0);
   });

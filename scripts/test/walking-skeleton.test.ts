@@ -102,10 +102,10 @@ describe('walking skeleton', () => {
     expect(logs[3]).toMatchObject({ provider: 'smtp', attempt: 1, channel: 'email', latency_ms: expect.any(Number), detail: { response: expect.stringMatching(/^250 /) } });
   });
 
-  it('fails over at once on a permanent SMTP refusal; with no other channel, all channels failed, with the code and category', async () => {
+  it('fails over at once on a permanent SMTP refusal; with no other channel left it ends bounced, with the code and category', async () => {
     const id = await send({ clientId: 'client-bounce', planId: 'plan-7', messageType: 'reminder', recipient: { email: 'bounce@example.com' } });
     const row = await finalStatus(id);
-    expect(row).toMatchObject({ status: 'failed', last_error_code: '550', last_error_category: 'permanent', failure_reason: 'all_channels_failed', attempt_count: 1 });
+    expect(row).toMatchObject({ status: 'bounced', last_error_code: '550', last_error_category: 'permanent', failure_reason: 'all_channels_failed', attempt_count: 1 });
     expect(row.last_error).not.toContain('bounce@example.com');
     const logs = await CommunicationRepository.listLogs(t.db, id);
     expect(logs.map((l) => l.event)).toEqual(['created', 'status_changed', 'attempt_started', 'attempt_failed', 'fallback']);

@@ -90,6 +90,7 @@ describe('loadConfig', () => {
       ...keys, PROVIDER_MODE: 'live', SMTP_HOST: 'smtp.example.com', TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`, TWILIO_AUTH_TOKEN: 't'.repeat(32),
       TWILIO_FROM_NUMBER: '+14155550123', WHATSAPP_PHONE_NUMBER_ID: '123456789', WHATSAPP_ACCESS_TOKEN: 'w'.repeat(40),
       WHATSAPP_APP_SECRET: 's'.repeat(32), WHATSAPP_VERIFY_TOKEN: 'verify-me-please',
+      SENDER_POSTAL_ADDRESS: 'Event Planner, 1 Main Street, Springfield, USA', UNSUBSCRIBE_MAILTO: 'unsubscribe@planner.example',
     });
     expect(config.twilio.baseUrl).toBe('https://api.twilio.com');
     expect(config.whatsapp.baseUrl).toBe('https://graph.facebook.com');

@@ -41,14 +41,15 @@ export const CommunicationStatus = CommunicationStatusSchema.enum;
  * - `batched` only from `scheduled`, when the digest the message waits in is flushed.
  * - `cancelled` only before sending starts (opt-out, erasure, an operator's cancel).
  * - `failed` while in flight, and after `sent` when the provider later reports it undelivered.
- * - `bounced` once the message left us (SMTP 5xx on send, or an asynchronous bounce).
+ * - `bounced` once the message left us (SMTP 5xx on send, or an asynchronous bounce); from
+ *   `queued` when the email bounced and no other channel was left to fall back to.
  */
 export const statusTransitions: Readonly<Record<CommunicationStatus, readonly CommunicationStatus[]>> =
   Object.freeze({
     pending: ['scheduled', 'queued', 'cancelled', 'failed'],
     scheduled: ['queued', 'batched', 'cancelled', 'failed'],
     batched: [],
-    queued: ['sending', 'cancelled', 'failed'],
+    queued: ['sending', 'cancelled', 'failed', 'bounced'],
     sending: ['queued', 'sent', 'failed', 'bounced'],
     sent: ['delivered', 'opened', 'clicked', 'responded', 'failed', 'bounced'],
     delivered: ['opened', 'clicked', 'responded'],

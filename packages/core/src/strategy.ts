@@ -14,6 +14,8 @@ export interface ChannelFacts {
   /** Which contact details exist (never the details themselves). */
   readonly hasEmail: boolean;
   readonly hasPhone: boolean;
+  /** The email address bounced before (SMTP 5xx): email is not used until it changes. */
+  readonly emailSuppressed?: boolean;
 }
 
 export interface StrategyInput extends ChannelFacts {
@@ -50,6 +52,7 @@ export const documentMessageTypes: readonly (MessageType | 'digest')[] = Object.
 function unusable(channel: MessageChannel, facts: ChannelFacts, deliverable: readonly MessageChannel[]): string | null {
   if (facts.optOuts.includes(channel)) return 'opted out';
   if (channel === 'email' ? !facts.hasEmail : !facts.hasPhone) return channel === 'email' ? 'no email address' : 'no phone number';
+  if (channel === 'email' && facts.emailSuppressed) return 'the address bounced';
   if (!deliverable.includes(channel)) return 'not available in this deployment';
   return null;
 }
@@ -261,6 +264,8 @@ export interface StoredRoutingPreferences {
   readonly batching: boolean;
   readonly hasEmail: boolean;
   readonly hasPhone: boolean;
+  /** The email address bounced. @defaultValue false */
+  readonly emailSuppressed?: boolean;
 }
 
 /** A client's routing facts with the configured defaults filled in. */
@@ -295,6 +300,7 @@ export function resolveRouting(stored: StoredRoutingPreferences | undefined, def
     optOuts: stored.optOuts,
     hasEmail: stored.hasEmail,
     hasPhone: stored.hasPhone,
+    emailSuppressed: stored.emailSuppressed ?? false,
     timezone: stored.timezone ?? defaults.timezone,
     quietHours: stored.quietHours ?? undefined,
     batching: stored.batching,

@@ -33,7 +33,7 @@ describe('status machine', () => {
   it.each([
     ['cancelled', ['pending', 'scheduled', 'queued']],
     ['failed', ['pending', 'scheduled', 'queued', 'sending', 'sent']],
-    ['bounced', ['sending', 'sent']],
+    ['bounced', ['queued', 'sending', 'sent']],
   ] as const)('reaches the side exit %s only from %j', (exit, from) => {
     expect([...allowedSourcesOf(exit)].sort()).toEqual([...from].sort());
   });

@@ -55,6 +55,8 @@ export async function upsertClientContacts(db: Executor, keys: PiiKeys, updates:
       UPDATE crm_client_preferences p SET
         email_encrypted = CASE WHEN ${changedEmail} THEN ${encrypt('email')} ELSE p.email_encrypted END,
         email_hash = CASE WHEN ${changedEmail} THEN h.email_hash ELSE p.email_hash END,
+        email_suppressed_at = CASE WHEN ${changedEmail} THEN NULL ELSE p.email_suppressed_at END,
+        email_suppression_reason = CASE WHEN ${changedEmail} THEN NULL ELSE p.email_suppression_reason END,
         phone_encrypted = CASE WHEN ${changedPhone} THEN ${encrypt('phone')} ELSE p.phone_encrypted END,
         phone_hash = CASE WHEN ${changedPhone} THEN h.phone_hash ELSE p.phone_hash END,
         timezone = CASE WHEN ${changedZone} THEN h.timezone ELSE p.timezone END,

@@ -63,7 +63,13 @@ export async function upsertClientContact(db: Executor, keys: PiiKeys, update: C
     })
     .onConflict((oc) =>
       oc.column('client_id').doUpdateSet((eb) => ({
-        ...(email !== undefined && { email_encrypted: eb.ref('excluded.email_encrypted'), email_hash: eb.ref('excluded.email_hash') }),
+        ...(email !== undefined && {
+          email_encrypted: eb.ref('excluded.email_encrypted'),
+          email_hash: eb.ref('excluded.email_hash'),
+          // A new address has not bounced (the same one stays suppressed).
+          email_suppressed_at: sql<Date | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppressed_at END`,
+          email_suppression_reason: sql<string | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppression_reason END`,
+        }),
         ...(phone !== undefined && { phone_encrypted: eb.ref('excluded.phone_encrypted'), phone_hash: eb.ref('excluded.phone_hash') }),
         ...(update.timezone !== undefined && { timezone: eb.ref('excluded.timezone') }),
         updated_at: sql`now()`,

@@ -64,6 +64,8 @@ export interface SentRecord {
   readonly providerMessageId: string;
   readonly latencyMs: number;
   readonly detail: JsonObject;
+  /** The template version the message was rendered from. */
+  readonly template?: { readonly id: string; readonly version: number };
 }
 
 /** `sending → sent` with each row's `attempt_succeeded` log row; answers, per record, whether it applied. */
@@ -75,15 +77,17 @@ export async function recordSentMany(db: Executor, records: readonly SentRecord[
       SELECT * FROM unnest(${unique.map((r) => r.id)}::uuid[], ${unique.map((r) => r.attempt)}::int[],
                            ${unique.map((r) => r.channel)}::crm_channel[], ${unique.map((r) => r.provider)}::text[],
                            ${unique.map((r) => r.providerMessageId)}::text[], ${unique.map((r) => Math.round(r.latencyMs))}::int[],
-                           ${unique.map((r) => JSON.stringify(r.detail))}::text[])
-        AS v(id, attempt, channel, provider, provider_message_id, latency_ms, detail)
+                           ${unique.map((r) => JSON.stringify(r.detail))}::text[],
+                           ${unique.map((r) => r.template?.id ?? null)}::uuid[], ${unique.map((r) => r.template?.version ?? null)}::int[])
+        AS v(id, attempt, channel, provider, provider_message_id, latency_ms, detail, template_id, template_version)
     ), cur AS (
       SELECT c.id FROM crm_communications c JOIN v ON v.id = c.id
       WHERE c.status = 'sending' AND c.attempt_count = v.attempt AND c.channel = v.channel
       ORDER BY c.id FOR UPDATE OF c
     ), upd AS (
       UPDATE crm_communications c
-      SET status = 'sent', sent_at = now(), updated_at = now(), provider_message_id = v.provider_message_id, next_attempt_at = NULL
+      SET status = 'sent', sent_at = now(), updated_at = now(), provider_message_id = v.provider_message_id, next_attempt_at = NULL,
+          template_id = coalesce(v.template_id, c.template_id), template_version = coalesce(v.template_version, c.template_version)
       FROM cur JOIN v ON v.id = cur.id WHERE c.id = cur.id
       RETURNING c.id
     ), log AS (

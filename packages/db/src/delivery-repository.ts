@@ -49,6 +49,8 @@ export interface PipelineMove {
   readonly scheduledFor?: Date;
   /** The digest the row now waits in. */
   readonly digestId?: string;
+  /** The template version the message was rendered from. */
+  readonly template?: { readonly id: string; readonly version: number };
   readonly error?: MoveError;
   readonly failureReason?: string;
   readonly strategyReason?: string;
@@ -118,6 +120,7 @@ function moveQuery(db: Executor, move: PipelineMove) {
           ...(move.strategyReason !== undefined && { strategy_reason: move.strategyReason }),
           ...(move.scheduledFor !== undefined && { scheduled_for: move.scheduledFor }),
           ...(move.digestId !== undefined && { digest_id: move.digestId }),
+          ...(move.template !== undefined && { template_id: move.template.id, template_version: move.template.version }),
         })
         .whereRef('c.id', '=', 'cur.id')
         .where((eb) => {

@@ -46,3 +46,5 @@ export * from './routing-preferences';
 export * from './strategy-repository';
 export * from './attachment-repository';
 export * from './engagement-repository';
+export * from './template-repository';
+export * from './email-suppression';

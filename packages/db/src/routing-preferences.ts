@@ -14,6 +14,8 @@ export interface RoutingPreferences {
   readonly batching: boolean;
   readonly hasEmail: boolean;
   readonly hasPhone: boolean;
+  /** The email address bounced (SMTP 5xx) and is not used for email until it changes. */
+  readonly emailSuppressed: boolean;
 }
 
 /**
@@ -27,7 +29,7 @@ export async function getRoutingPreferencesMany(db: Executor, clientIds: readonl
   if (unique.length === 0) return new Map();
   const rows = await db
     .selectFrom('crm_client_preferences')
-    .select(['client_id', 'channels', 'opt_outs', 'timezone', 'quiet_hours_start', 'quiet_hours_end', 'batching', 'email_hash', 'phone_hash'])
+    .select(['client_id', 'channels', 'opt_outs', 'timezone', 'quiet_hours_start', 'quiet_hours_end', 'batching', 'email_hash', 'phone_hash', 'email_suppressed_at'])
     .where('client_id', 'in', unique)
     .execute();
   return new Map(
@@ -42,6 +44,7 @@ export async function getRoutingPreferencesMany(db: Executor, clientIds: readonl
         batching: row.batching,
         hasEmail: row.email_hash !== null,
         hasPhone: row.phone_hash !== null,
+        emailSuppressed: row.email_suppressed_at !== null,
       },
     ]),
   );

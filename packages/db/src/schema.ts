@@ -1,10 +1,10 @@
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 import type {
+  AttachmentContentType,
   CommunicationStatus,
   ErrorCategory,
   JsonObject,
   MessageChannel,
-  MessageType,
   StoredMessageType,
   UrgencyLevel,
 } from '@crm/core';
@@ -45,6 +45,8 @@ export interface CommunicationsTable {
   digest_id: string | null;
   /** For the email copy of a `critical` message: the message it copies. */
   copy_of: string | null;
+  /** The files sent with it (`crm_attachments` ids), in order; `[]` for none. */
+  attachment_ids: ColumnType<string[], readonly string[] | undefined, readonly string[]>;
   last_error: string | null;
   last_error_code: string | null;
   last_error_category: ErrorCategory | null;
@@ -78,6 +80,9 @@ export interface ClientPreferencesTable {
   batching: ColumnType<boolean, boolean | undefined, boolean>;
   email_encrypted: Buffer | null;
   email_hash: Buffer | null;
+  /** Set when the address bounced (SMTP 5xx): not used for email until it changes. */
+  email_suppressed_at: Timestamp | null;
+  email_suppression_reason: string | null;
   phone_encrypted: Buffer | null;
   phone_hash: Buffer | null;
   created_at: GeneratedTimestamp;
@@ -86,13 +91,17 @@ export interface ClientPreferencesTable {
 
 export interface CommunicationTemplatesTable {
   id: Generated<string>;
-  message_type: MessageType;
+  message_type: StoredMessageType;
   channel: MessageChannel;
   language: ColumnType<string, string | undefined, string>;
   version: number;
   subject: string | null;
   body: string;
   text_body: string | null;
+  /** Variables a render of this version needs. */
+  required_variables: ColumnType<string[], string[] | undefined, string[]>;
+  /** SHA-256 of subject, body and text: seeding publishes a new version only when it changes. */
+  content_hash: string | null;
   published_at: Timestamp | null;
   created_at: GeneratedTimestamp;
 }
@@ -108,6 +117,18 @@ export interface DigestsTable {
   flushed_at: Timestamp | null;
   /** The digest message, once flushed with at least one item. */
   communication_id: string | null;
+}
+
+/** An uploaded file (see migration 0005): PDF, PNG or JPEG, its type checked by magic bytes. */
+export interface AttachmentsTable {
+  id: Generated<string>;
+  filename: string;
+  content_type: AttachmentContentType;
+  size_bytes: number;
+  /** SHA-256 of `content`, 32 bytes. */
+  sha256: Buffer;
+  content: Buffer;
+  created_at: GeneratedTimestamp;
 }
 
 /** What a delivery-log row records; see {@link DeliveryLogEntry}. */
@@ -162,6 +183,7 @@ export interface ApiKeysTable {
 /** The engine's tables, as Kysely sees them. */
 export interface Database {
   crm_api_keys: ApiKeysTable;
+  crm_attachments: AttachmentsTable;
   crm_communications: CommunicationsTable;
   crm_client_preferences: ClientPreferencesTable;
   crm_communication_templates: CommunicationTemplatesTable;

@@ -19,6 +19,8 @@ export interface SendReceipt {
   readonly providerMessageId: string;
   /** Non-personal details for the delivery log (provider status, reply code). */
   readonly detail?: JsonObject;
+  /** The template version the message was rendered from, recorded on the communication. */
+  readonly template?: { readonly id: string; readonly version: number };
 }
 
 /** One channel's way of sending. Throws {@link ProviderError} when the provider refuses or fails. */
@@ -122,6 +124,7 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
     providerMessageId: receipt.providerMessageId,
     latencyMs,
     detail: { ...(receipt.detail ?? {}), ...(claim.resumed && { resumed: true }) },
+    ...(receipt.template && { template: receipt.template }),
   });
   if (!applied) log.warn('sent, but the row had moved on meanwhile');
   log.debug({ latencyMs: Math.round(latencyMs) }, 'sent');

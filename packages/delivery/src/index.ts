@@ -3,3 +3,4 @@ export * from './channel-jobs';
 export * from './deliver-attempt';
 export * from './writes';
 export * from './channel-worker-deps';
+export * from './template-store';

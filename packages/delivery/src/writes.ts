@@ -29,6 +29,7 @@ export function singleRowWrites(db: Kysely<Database>, keys: PiiKeys): DeliveryWr
         latencyMs: record.latencyMs,
         nextAttemptAt: null,
         detail: record.detail,
+        ...(record.template && { template: record.template }),
       });
       return moved.applied;
     },

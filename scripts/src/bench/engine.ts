@@ -133,7 +133,8 @@ export function benchRequest(planId: string, i: number): Record<string, unknown>
     clientId: `bench-${planId}-${i}`,
     planId,
     messageType: 'reminder',
-    variables: { n: i },
+    // What the reminder template needs: the bench renders the real MJML template.
+    variables: { n: i, clientName: 'Ada', eventName: 'Summer gala', reminderText: 'Please confirm the guest list.', dueDate: '2026-12-01' },
     recipient: { email: `bench-${i}@example.com` },
   };
 }

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { BackoffPolicy, JsonObject, MessageChannel, MessageType, StrategySettings, UrgencyLevel } from '@crm/core';
 import { CommunicationRepository, upsertClientContact, type CommunicationRow } from '@crm/db';
-import { batchedWrites, ProviderBreakers, type BreakerSettings } from '@crm/delivery';
-import { startEmailWorker } from '@crm/email-worker';
+import { batchedWrites, ProviderBreakers, TemplateStore, type BreakerSettings } from '@crm/delivery';
+import { startEmailWorker, type EmailContentSettings } from '@crm/email-worker';
 import { createLogger } from '@crm/observability';
 import { loadConfig } from '@crm/config';
 import { strategySettingsOf } from '@crm/runtime';
@@ -24,6 +24,10 @@ export interface TestEngine {
   readonly producer: QueueProducer;
   readonly sandbox: Sandbox;
   readonly breakers: ProviderBreakers;
+  /** The email templates, when the engine renders them (`templates: true`). */
+  readonly templates: TemplateStore | null;
+  /** What the email worker puts in every email, when it renders templates. */
+  readonly emailContent: EmailContentSettings | null;
   strategy: StrategyWorker | null;
   email: { close(): Promise<void> } | null;
   messaging: { close(): Promise<void> } | null;
@@ -47,6 +51,8 @@ export interface SendInput {
   readonly channel?: MessageChannel;
   readonly planId?: string;
   readonly variables?: JsonObject;
+  /** Ids of stored attachments (`saveAttachment`). */
+  readonly attachmentIds?: readonly string[];
   /** The client's time zone and quiet hours (`HH:MM`), stored with the contact details. */
   readonly timezone?: string;
   /** Store the row only (a crash between commit and enqueue). */
@@ -72,7 +78,24 @@ export interface TestEngineOptions {
   readonly strategy?: StrategySettings;
   /** The strategy's clock. @defaultValue the real one */
   readonly clock?: () => Date;
+  /**
+   * Render emails from the MJML templates (seeded into the test's database) with tracking and
+   * unsubscribe links, as production does. @defaultValue false: the plain skeleton text
+   */
+  readonly templates?: boolean;
 }
+
+/** The tracking key and public URL of test engines that render templates. */
+export const testEmailContent = Object.freeze({
+  publicBaseUrl: 'https://crm.test',
+  trackingSecret: 't'.repeat(32),
+  tracking: true,
+  postalAddress: 'Event Planner, 1 Example Street, Springfield, USA',
+  unsubscribeMailto: 'unsubscribe@example.com',
+});
+
+/** What the default message type (reminder) needs, so that an email worker rendering templates can send it. */
+const defaultVariables = Object.freeze({ clientName: 'Ada', eventName: 'Summer gala', reminderText: 'Please confirm the guest list.', dueDate: '2026-12-01' });
 
 export const testKeys = Object.freeze({ encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) });
 export const fastRetry: BackoffPolicy = Object.freeze({ baseDelayMs: 20, factor: 2, maxDelayMs: 200, maxAttempts: 3 });
@@ -101,6 +124,10 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   });
   let workerConnection: Redis | undefined;
   let clients = 0;
+  const templateRedis = options.templates ? createRedisConnection({ url: redisUrl, role: 'worker' }) : null;
+  const templates = templateRedis ? new TemplateStore({ db: t.db, logger, redis: templateRedis, prefix }) : null;
+  if (templates) await templates.seed();
+  const emailContent: EmailContentSettings | null = templates ? { ...testEmailContent, templates } : null;
 
   const engine: TestEngine = {
     t,
@@ -108,6 +135,8 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     producer,
     sandbox,
     breakers,
+    templates,
+    emailContent,
     strategy: null,
     email: null,
     messaging: null,
@@ -121,8 +150,9 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       });
       const { communication } = await CommunicationRepository.save(t.db, {
         clientId, planId: input.planId ?? 'plan-7', messageType: input.messageType ?? 'reminder', urgency: input.urgency ?? 'normal',
-        requestedChannel: input.channel ?? null, sendAt: null, variables: input.variables ?? { clientName: 'Ada' }, metadata: {},
+        requestedChannel: input.channel ?? null, sendAt: null, variables: input.variables ?? defaultVariables, metadata: {},
         idempotencyKey: null, requestHash: null,
+        ...(input.attachmentIds && { attachmentIds: input.attachmentIds }),
       });
       if (!input.skipEnqueue) await producer.enqueue('crm.requests', { communicationId: communication.id });
       return communication.id;
@@ -154,6 +184,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         : startEmailWorker({
           db: t.db, producer, transport, keys: testKeys, logger, breakers, connection: workerConnection, prefix,
           retry: options.retry ?? fastRetry, concurrency: 5,
+          ...(emailContent && { content: emailContent }),
           ...((options.batchWindowMs ?? 2) > 0 && { writes: batchedWrites(t.db, testKeys, { windowMs: options.batchWindowMs ?? 2 }) }),
         });
       engine.email = email;
@@ -182,6 +213,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       await producer.close();
       await producerConnection.quit().catch(() => undefined);
       await workerConnection?.quit().catch(() => undefined);
+      await templateRedis?.quit().catch(() => undefined);
       await sandbox.stop();
       await t.destroy();
       await r?.destroy();

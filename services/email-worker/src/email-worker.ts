@@ -20,7 +20,11 @@ export interface EmailWorkerOptions extends EmailDeps {
  */
 export function startEmailWorker(options: EmailWorkerOptions): QueueWorker {
   const { connection, prefix, concurrency = 10, lockDurationMs, ...deps } = options;
-  const sender = emailSender(deps.transport, deps.messageIdDomain);
+  const sender = emailSender(deps.transport, {
+    db: deps.db,
+    ...(deps.messageIdDomain !== undefined && { messageIdDomain: deps.messageIdDomain }),
+    ...(deps.content && { content: deps.content }),
+  });
   return createQueueWorker({
     queue: QueueName.email,
     connection,

@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import type { StrategySettings } from '@crm/core';
+import type { TemplateStore } from '@crm/delivery';
 import type { Database, PiiKeys } from '@crm/db';
 import type { Logger } from '@crm/observability';
 import type { QueueProducer } from '@crm/queue';
@@ -13,6 +14,7 @@ import { batchRoutes } from './routes/batch';
 import { previewRoutes } from './routes/preview';
 import { attachmentRoutes } from './routes/attachments';
 import { trackingRoutes } from './routes/tracking';
+import { templateRoutes } from './routes/templates';
 import { cancelRoutes } from './routes/cancel';
 import { communicationsRoutes } from './routes/communications';
 import { healthRoutes } from './routes/health';
@@ -46,6 +48,8 @@ export interface IngestDeps {
    * @defaultValue a tracking secret made up for this process, 5 s machine-open window, 10 MB attachments
    */
   readonly email?: IngestEmailSettings;
+  /** The email templates (shared cache). @defaultValue a store of this app's own, memory only */
+  readonly templates?: TemplateStore;
 }
 
 export interface IngestEmailSettings {
@@ -96,6 +100,7 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   await app.register(previewRoutes, deps);
   await app.register(attachmentRoutes, deps);
   await app.register(trackingRoutes, deps);
+  await app.register(templateRoutes, deps);
   await app.register(operatorRoutes, { producer: deps.producer, operator: deps.operator ?? { username: 'operator', password: null } });
   return app;
 }

@@ -57,6 +57,8 @@ export const CommunicationSummarySchema = z.object({
   digestId: z.uuid().nullable(),
   /** The email copy of a critical message: the message it copies. */
   copyOf: z.uuid().nullable(),
+  /** Ids of the files sent with it (`POST /api/crm/attachments`). */
+  attachments: z.array(z.uuid()),
   metadata: json,
   createdAt: iso,
   updatedAt: iso,
@@ -112,6 +114,7 @@ export function communicationSummary(row: CommunicationRow): CommunicationSummar
     strategyReason: row.strategy_reason,
     digestId: row.digest_id,
     copyOf: row.copy_of,
+    attachments: row.attachment_ids,
     metadata: row.metadata,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),

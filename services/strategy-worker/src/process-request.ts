@@ -77,7 +77,7 @@ function decideChannels(deps: StrategyDeps, row: RoutingRow, routing: ClientRout
     urgency: row.urgency,
     messageType: row.message_type,
     requestedChannel: row.requested_channel,
-    hasAttachment: false,
+    hasAttachment: row.attachment_ids.length > 0,
     deliverable: deps.deliverableChannels ?? messageChannels,
   });
 }
@@ -89,7 +89,7 @@ function decideBatch(deps: StrategyDeps, row: RoutingRow, routing: ClientRouting
       messageType: row.message_type,
       requestedChannel: row.requested_channel,
       requestedAt: row.send_at,
-      hasAttachment: false,
+      hasAttachment: row.attachment_ids.length > 0,
       clientAllowsBatching: routing.batching,
     },
     settingsOf(deps).digest,
@@ -331,17 +331,19 @@ export async function processFallback(deps: StrategyDeps, communicationId: strin
   const guard = { statuses: ['queued' as const], attempt: row.attempt_count, channel: failedChannel, awaitingFallback: true };
   const next = nextChannel(row.channel_plan, row.channels_tried);
   if (!next) {
+    // The last channel was email and the server refused the address (5xx): the message bounced.
+    const bounced = failedChannel === 'email' && row.last_error_category === 'permanent' && /^5\d\d$/.test(row.last_error_code ?? '');
     const moved = await moveCommunication(deps.db, {
       id: row.id,
       guard,
-      to: 'failed',
+      to: bounced ? 'bounced' : 'failed',
       event: 'fallback',
       awaitingFallback: false,
       failureReason: 'all_channels_failed',
       detail: { tried: row.channels_tried, plan: row.channel_plan },
     });
     if (!moved.applied) return { outcome: 'unchanged', status: moved.current?.status ?? null };
-    await deps.producer.enqueue(QueueName.events, { communicationId: row.id, event: 'failed', at: new Date().toISOString() });
+    await deps.producer.enqueue(QueueName.events, { communicationId: row.id, event: bounced ? 'bounced' : 'failed', at: new Date().toISOString() });
     log.error({ tried: row.channels_tried, lastErrorCode: row.last_error_code, lastErrorCategory: row.last_error_category }, 'all channels failed');
     return { outcome: 'failed', reason: 'all_channels_failed' };
   }

@@ -58,10 +58,10 @@ export const previewRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
       };
       const requestedAt = body.sendAt === null ? null : new Date(body.sendAt);
       const decision = determineStrategy({
-        ...routing, urgency: body.urgency, messageType: body.messageType, requestedChannel: body.channel, hasAttachment: false, deliverable: messageChannels,
+        ...routing, urgency: body.urgency, messageType: body.messageType, requestedChannel: body.channel, hasAttachment: body.attachments.length > 0, deliverable: messageChannels,
       });
       const digest = shouldBatch(
-        { urgency: body.urgency, messageType: body.messageType, requestedChannel: body.channel, requestedAt, hasAttachment: false, clientAllowsBatching: routing.batching },
+        { urgency: body.urgency, messageType: body.messageType, requestedChannel: body.channel, requestedAt, hasAttachment: body.attachments.length > 0, clientAllowsBatching: routing.batching },
         settings.digest,
       );
       const now = new Date();
