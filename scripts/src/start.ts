@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     say('');
     say('try it:');
     say(`  curl -s ${ingestUrl}/api/crm/communications -H 'authorization: Bearer ${apiKey}' \\`);
-    say(`    -H 'content-type: application/json' -d '{"clientId":"client-42","planId":"plan-7","messageType":"welcome","recipient":{"email":"ada@example.com"}}'`);
+    say(`    -H 'content-type: application/json' -d '{"clientId":"client-42","planId":"plan-7","messageType":"welcome","variables":{"clientName":"Ada","eventName":"Summer gala","plannerName":"Grace"},"recipient":{"email":"ada@example.com"}}'`);
     say('');
 
     if (!args.has('--no-demo')) {
