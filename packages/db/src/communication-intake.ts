@@ -171,7 +171,7 @@ contact AS (
   SELECT i.client_id,
          pgp_sym_encrypt(i.email, $18::text, '${PGP_OPTIONS}'), hmac(i.email, $19::text, 'sha256'),
          pgp_sym_encrypt(i.phone, $18::text, '${PGP_OPTIONS}'), hmac(i.phone, $19::text, 'sha256'),
-         coalesce(i.timezone, 'UTC')
+         i.timezone
   FROM input i JOIN ins ON ins.id = i.id WHERE i.stores
   ORDER BY i.client_id
   ON CONFLICT (client_id) DO UPDATE SET

@@ -139,3 +139,24 @@ describe('acceptCommunications', () => {
     expect(results.map((r) => r.outcome)).toEqual(['created', 'unreachable']);
   });
 });
+
+describe('what a new client never stated', () => {
+  it('is left NULL by both intake statements (the configured defaults apply), and a bounce is cleared by a new address only', async () => {
+    await acceptCommunication(t.db, keys, input({ clientId: 'unstated-one' }), { email: 'one@example.com' });
+    await acceptCommunications(t.db, keys, [{ input: input({ clientId: 'unstated-many' }), recipient: { email: 'many@example.com' } }]);
+    const rows = await t.db.selectFrom('crm_client_preferences').select(['client_id', 'channels', 'timezone']).where('client_id', 'like', 'unstated-%').orderBy('client_id').execute();
+    expect(rows).toEqual([
+      { client_id: 'unstated-many', channels: null, timezone: null },
+      { client_id: 'unstated-one', channels: null, timezone: null },
+    ]);
+
+    const suppressed = () => t.db.selectFrom('crm_client_preferences').select('email_suppressed_at').where('client_id', '=', 'unstated-one').executeTakeFirstOrThrow();
+    await sql`UPDATE crm_client_preferences SET email_suppressed_at = now(), email_suppression_reason = 'smtp 550' WHERE client_id = 'unstated-one'`.execute(t.db);
+    await acceptCommunication(t.db, keys, input({ clientId: 'unstated-one' }), { email: 'ONE@example.com' });
+    expect((await suppressed()).email_suppressed_at).not.toBeNull();
+    await acceptCommunications(t.db, keys, [{ input: input({ clientId: 'unstated-one' }), recipient: { email: 'one@example.com' } }]);
+    expect((await suppressed()).email_suppressed_at).not.toBeNull();
+    await acceptCommunications(t.db, keys, [{ input: input({ clientId: 'unstated-one' }), recipient: { email: 'another@example.com' } }]);
+    expect((await suppressed()).email_suppressed_at).toBeNull();
+  });
+});
