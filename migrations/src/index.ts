@@ -5,6 +5,7 @@ import * as deliveryPipeline from './0003-delivery-pipeline';
 import * as strategyAndTiming from './0004-strategy-and-timing';
 import * as attachments from './0005-attachments';
 import * as emailTemplates from './0006-email-templates';
+import * as providerMessageIndex from './0007-provider-message-index';
 
 /**
  * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
@@ -18,4 +19,5 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0004-strategy-and-timing': strategyAndTiming,
   '0005-attachments': attachments,
   '0006-email-templates': emailTemplates,
+  '0007-provider-message-index': providerMessageIndex,
 });

@@ -48,3 +48,4 @@ export * from './attachment-repository';
 export * from './engagement-repository';
 export * from './template-repository';
 export * from './email-suppression';
+export * from './provider-events';

@@ -48,6 +48,7 @@ describe('migrations', () => {
       'crm_communications_idempotency_key_uq', 'crm_communications_created_idx', 'crm_communications_plan_idx',
       'crm_communications_client_idx', 'crm_communications_status_idx', 'crm_communications_channel_idx',
       'crm_client_preferences_email_hash_idx', 'crm_client_preferences_phone_hash_idx', 'crm_delivery_logs_communication_idx',
+      'crm_communications_provider_message_idx',
     ]));
     const { rows } = await sql<{ extname: string }>`SELECT extname FROM pg_extension WHERE extname = 'pgcrypto'`.execute(t.db);
     expect(rows).toHaveLength(1);

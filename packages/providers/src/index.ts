@@ -5,3 +5,4 @@ export * from './http-failure';
 export * from './messaging-transport';
 export * from './twilio-client';
 export * from './whatsapp-client';
+export * from './webhook-signatures';

@@ -15,6 +15,7 @@ import { previewRoutes } from './routes/preview';
 import { attachmentRoutes } from './routes/attachments';
 import { trackingRoutes } from './routes/tracking';
 import { templateRoutes } from './routes/templates';
+import { webhookRoutes } from './routes/webhooks';
 import { cancelRoutes } from './routes/cancel';
 import { communicationsRoutes } from './routes/communications';
 import { healthRoutes } from './routes/health';
@@ -50,6 +51,20 @@ export interface IngestDeps {
   readonly email?: IngestEmailSettings;
   /** The email templates (shared cache). @defaultValue a store of this app's own, memory only */
   readonly templates?: TemplateStore;
+  /** How provider webhooks are verified. @defaultValue webhooks answer 503 (not configured) */
+  readonly webhooks?: WebhookSettings;
+}
+
+/** The secrets that sign provider callbacks, and the public URL Twilio signs (config.twilio, config.whatsapp, PUBLIC_BASE_URL). */
+export interface WebhookSettings {
+  /** Twilio signs `X-Twilio-Signature` with the account's auth token. */
+  readonly twilioAuthToken: string;
+  /** Meta signs `X-Hub-Signature-256` with the app secret. */
+  readonly whatsappAppSecret: string;
+  /** Echoed in the `hub.verify_token` of the subscription handshake. */
+  readonly whatsappVerifyToken: string;
+  /** The public base URL of ingest: Twilio's signature covers the full URL it called. */
+  readonly publicBaseUrl: string;
 }
 
 export interface IngestEmailSettings {
@@ -101,6 +116,7 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   await app.register(attachmentRoutes, deps);
   await app.register(trackingRoutes, deps);
   await app.register(templateRoutes, deps);
+  await app.register(webhookRoutes, deps);
   await app.register(operatorRoutes, { producer: deps.producer, operator: deps.operator ?? { username: 'operator', password: null } });
   return app;
 }

@@ -7,6 +7,8 @@ export const problemTypes = Object.freeze({
   invalid_json: { status: 400, title: 'The body is not valid JSON' },
   unauthorized: { status: 401, title: 'A valid API key is required' },
   operator_unauthorized: { status: 401, title: 'Operator credentials are required' },
+  invalid_signature: { status: 403, title: 'The provider signature is missing or does not verify' },
+  verify_token_mismatch: { status: 403, title: 'The webhook subscription handshake was refused' },
   not_found: { status: 404, title: 'Not found' },
   not_cancellable: { status: 409, title: 'The communication can no longer be cancelled' },
   idempotency_conflict: { status: 409, title: 'The idempotency key was used with a different request' },
@@ -18,6 +20,7 @@ export const problemTypes = Object.freeze({
   unknown_attachment: { status: 422, title: 'An attachment id is not one of an uploaded file' },
   not_ready: { status: 503, title: 'A dependency is not available' },
   operator_access_disabled: { status: 503, title: 'Operator pages are switched off (OPERATOR_PASSWORD is not set)' },
+  webhooks_not_configured: { status: 503, title: 'Provider webhooks are not configured' },
   internal: { status: 500, title: 'Internal error' },
 } as const);
 export type ProblemCode = keyof typeof problemTypes;

@@ -15,6 +15,12 @@ export const ingestService: ServiceStart = async (runtime) => {
       bodyLimitBytes: config.server.bodyLimitBytes,
       operator: config.operator,
       strategy: strategySettingsOf(config),
+      webhooks: {
+        twilioAuthToken: config.twilio.authToken,
+        whatsappAppSecret: config.whatsapp.appSecret,
+        whatsappVerifyToken: config.whatsapp.verifyToken,
+        publicBaseUrl: config.server.publicBaseUrl,
+      },
       email: { trackingSecret: config.email.trackingSecret, machineOpenWindowMs: config.email.machineOpenWindowMs, attachmentMaxTotalBytes: config.email.attachmentMaxTotalBytes },
     },
     config.server,
