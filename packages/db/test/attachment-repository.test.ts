@@ -11,14 +11,10 @@ import {
   uuidArrayLiteral,
   type NewCommunication,
 } from '@crm/db';
-import { createTestDatabase, type TestDatabase } from '@crm/testing';
+import { testDatabasePerFile, testPiiKeys } from '@crm/testing';
 
-let t: TestDatabase;
-const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(() => t.destroy());
+const t = testDatabasePerFile();
+const keys = testPiiKeys;
 
 const pdf = Buffer.from('%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n');
 const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from([0, 1, 2, 0xff, 0xfe, 0])]);

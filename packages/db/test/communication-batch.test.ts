@@ -7,14 +7,10 @@ import {
   upsertClientContacts,
   type NewCommunication,
 } from '@crm/db';
-import { createTestDatabase, type TestDatabase } from '@crm/testing';
+import { testDatabasePerFile, testPiiKeys } from '@crm/testing';
 
-let t: TestDatabase;
-const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(() => t.destroy());
+const t = testDatabasePerFile();
+const keys = testPiiKeys;
 
 const item = (overrides: Partial<NewCommunication> = {}): NewCommunication => ({
   clientId: 'client-1',

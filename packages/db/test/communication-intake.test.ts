@@ -1,13 +1,9 @@
 import { sql } from 'kysely';
 import { acceptCommunication, acceptCommunications, CommunicationRepository, getClientContact, upsertClientContact, type NewCommunication } from '@crm/db';
-import { createTestDatabase, type TestDatabase } from '@crm/testing';
+import { testDatabasePerFile, testPiiKeys } from '@crm/testing';
 
-let t: TestDatabase;
-const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(() => t.destroy());
+const t = testDatabasePerFile();
+const keys = testPiiKeys;
 
 const input = (overrides: Partial<NewCommunication> = {}): NewCommunication => ({
   clientId: 'intake-1', planId: 'plan-1', messageType: 'welcome', urgency: 'high', requestedChannel: 'email',

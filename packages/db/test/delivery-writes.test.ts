@@ -9,16 +9,12 @@ import {
   recordSentMany,
   upsertClientContact,
 } from '@crm/db';
-import { createTestDatabase, type TestDatabase } from '@crm/testing';
+import { testDatabasePerFile, testPiiKeys } from '@crm/testing';
 
 // The pipeline's guarded writes, single-row and multi-row: each applies only where the row is
 // what its job believes, and writes its log row with it.
-let t: TestDatabase;
-const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(() => t.destroy());
+const t = testDatabasePerFile();
+const keys = testPiiKeys;
 
 let clients = 0;
 async function pending(): Promise<string> {

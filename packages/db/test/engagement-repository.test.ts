@@ -1,14 +1,10 @@
 import type { CommunicationStatus } from '@crm/core';
 import { CommunicationRepository, recordClick, recordOpen, recordUnsubscribe, upsertClientContact } from '@crm/db';
-import { createTestDatabase, type TestDatabase } from '@crm/testing';
+import { testDatabasePerFile, testPiiKeys } from '@crm/testing';
 
 // Opens, clicks and unsubscribes on real PostgreSQL: always logged, status forward-only.
-let t: TestDatabase;
-const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(() => t.destroy());
+const t = testDatabasePerFile();
+const keys = testPiiKeys;
 
 let clients = 0;
 /** A new email communication walked along the main line to `path`'s last status. */

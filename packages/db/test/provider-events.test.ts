@@ -8,15 +8,11 @@ import {
   upsertClientContact,
   type ProviderStatusInput,
 } from '@crm/db';
-import { createTestDatabase, type TestDatabase } from '@crm/testing';
+import { testDatabasePerFile, testPiiKeys } from '@crm/testing';
 
 // Provider status webhooks, on real PostgreSQL: deduplicated by event id, forward only.
-let t: TestDatabase;
-const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(() => t.destroy());
+const t = testDatabasePerFile();
+const keys = testPiiKeys;
 
 let clients = 0;
 /** A communication the worker sent on `channel`, with the provider's message id. */

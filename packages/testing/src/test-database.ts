@@ -72,3 +72,39 @@ async function admin(url: string, statement: string): Promise<void> {
     await client.end();
   }
 }
+
+/** Keys for tests that encrypt contact details (never production keys). */
+export const testPiiKeys = Object.freeze({ encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) });
+
+/**
+ * A database of the test file's own: made before its first test, dropped after its last (with
+ * the jest hooks of the file that calls it). The handle reads through to that database, so
+ * tests write `t.db` as they would with {@link createTestDatabase}.
+ *
+ * @example
+ * const t = testDatabasePerFile();
+ * it('stores', async () => { await t.db.insertInto('crm_api_keys')… });
+ */
+export function testDatabasePerFile(options: TestDatabaseOptions = {}): TestDatabase {
+  // Jest's hooks are globals of the test file; read them when called, so that importing this
+  // package outside jest costs nothing.
+  type Hook = (fn: () => Promise<void>) => void;
+  const { beforeAll, afterAll } = globalThis as unknown as { beforeAll: Hook; afterAll: Hook };
+  let current: TestDatabase | undefined;
+  beforeAll(async () => {
+    current = await createTestDatabase(options);
+  });
+  afterAll(async () => {
+    await current?.destroy();
+  });
+  const database = (): TestDatabase => {
+    if (!current) throw new Error('the test database exists inside tests only (after beforeAll)');
+    return current;
+  };
+  return {
+    get name() { return database().name; },
+    get url() { return database().url; },
+    get db() { return database().db; },
+    destroy: () => database().destroy(),
+  };
+}

@@ -2,14 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { getClientContact, upsertClientContact, type NewCommunication } from '@crm/db';
 import { IntakeBatcher } from '@crm/ingest';
-import { createTestDatabase, type TestDatabase } from '@crm/testing';
+import { testDatabasePerFile, testPiiKeys } from '@crm/testing';
 
-let t: TestDatabase;
-const keys = { encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) };
-beforeAll(async () => {
-  t = await createTestDatabase();
-});
-afterAll(() => t.destroy());
+const t = testDatabasePerFile();
+const keys = testPiiKeys;
 
 const input = (clientId: string, overrides: Partial<NewCommunication> = {}): NewCommunication => ({
   clientId, planId: 'plan-group', messageType: 'reminder', urgency: 'normal', requestedChannel: null, sendAt: null,
