@@ -96,3 +96,15 @@ export function decideAfterFailure(context: FailureContext, policy: BackoffPolic
 export function nextChannel(plan: readonly MessageChannel[], tried: readonly MessageChannel[]): MessageChannel | null {
   return plan.find((channel) => !tried.includes(channel)) ?? null;
 }
+
+/**
+ * Whether an email failure means the address does not take mail: a permanent SMTP 5xx reply
+ * (530/535, authentication, are categorised `auth_failure` and never count). The email worker
+ * suppresses the address on it; the strategy ends the message `bounced` when no channel is left.
+ *
+ * @example isEmailBounce('permanent', '550') // true
+ * @example isEmailBounce('transient', '451') // false
+ */
+export function isEmailBounce(category: ErrorCategory | null | undefined, code: string | null | undefined): boolean {
+  return category === 'permanent' && /^5\d\d$/.test(code ?? '');
+}

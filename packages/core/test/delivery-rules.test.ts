@@ -3,6 +3,7 @@ import {
   backoffCeiling,
   backoffDelay,
   decideAfterFailure,
+  isEmailBounce,
   maxRateLimitWaits,
   nextChannel,
   type BackoffPolicy,
@@ -78,5 +79,18 @@ describe('nextChannel', () => {
     expect(nextChannel(['email', 'sms', 'whatsapp'], [])).toBe('email');
     expect(nextChannel(['email', 'sms', 'whatsapp'], ['email'])).toBe('sms');
     expect(nextChannel(['email', 'sms', 'whatsapp'], ['email', 'sms', 'whatsapp'])).toBeNull();
+  });
+});
+
+describe('isEmailBounce', () => {
+  it.each([
+    ['permanent', '550', true],
+    ['permanent', '554', true],
+    ['transient', '451', false],
+    ['auth_failure', '535', false],
+    ['permanent', 'no_email_address', false],
+    ['permanent', null, false],
+  ] as const)('%s %s → %s', (category, code, expected) => {
+    expect(isEmailBounce(category, code)).toBe(expected);
   });
 });

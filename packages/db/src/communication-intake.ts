@@ -7,6 +7,23 @@ import type { Executor, NewCommunication } from './communication-repository';
 import { poolOf } from './create-database';
 
 /**
+ * How a recipient given with a request merges into the client's stored details (`p` the stored
+ * row, `excluded` the given one) in both intake statements: a given email or phone replaces a
+ * different stored one and keeps an equal one (no re-encryption); a different email address
+ * clears a bounce suppression, the same one keeps it.
+ */
+const MERGE_CONTACT = `
+    email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,
+    email_hash = coalesce(excluded.email_hash, p.email_hash),
+    email_suppressed_at = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppressed_at END,
+    email_suppression_reason = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppression_reason END,
+    phone_encrypted = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_encrypted ELSE excluded.phone_encrypted END,
+    phone_hash = coalesce(excluded.phone_hash, p.phone_hash),`;
+/** Whether a given email or phone differs from the stored one (the upsert writes only then). */
+const CONTACT_CHANGED = `(excluded.email_hash IS NOT NULL AND excluded.email_hash IS DISTINCT FROM p.email_hash)
+     OR (excluded.phone_hash IS NOT NULL AND excluded.phone_hash IS DISTINCT FROM p.phone_hash)`;
+
+/**
  * The statement of {@link acceptCommunication}. Parameters: $1 client id, $2 plan id,
  * $3 message type, $4 urgency, $5 requested channel, $6 send at, $7 variables (JSON), $8 metadata
  * (JSON), $9 idempotency key, $10 request hash, $11 the request gives an email or a phone,
@@ -39,16 +56,10 @@ contact AS (
          $15::text
   FROM ins WHERE $12::boolean
   ON CONFLICT (client_id) DO UPDATE SET
-    email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,
-    email_hash = coalesce(excluded.email_hash, p.email_hash),
-    email_suppressed_at = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppressed_at END,
-    email_suppression_reason = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppression_reason END,
-    phone_encrypted = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_encrypted ELSE excluded.phone_encrypted END,
-    phone_hash = coalesce(excluded.phone_hash, p.phone_hash),
+${MERGE_CONTACT}
     timezone = coalesce($15::text, p.timezone),
     updated_at = now()
-  WHERE (excluded.email_hash IS NOT NULL AND excluded.email_hash IS DISTINCT FROM p.email_hash)
-     OR (excluded.phone_hash IS NOT NULL AND excluded.phone_hash IS DISTINCT FROM p.phone_hash)
+  WHERE ${CONTACT_CHANGED}
      OR ($15::text IS NOT NULL AND $15::text IS DISTINCT FROM p.timezone)
 )
 SELECT ins.id, ins.status, reach.ok AS reachable FROM reach LEFT JOIN ins ON true`;
@@ -175,16 +186,10 @@ contact AS (
   FROM input i JOIN ins ON ins.id = i.id WHERE i.stores
   ORDER BY i.client_id
   ON CONFLICT (client_id) DO UPDATE SET
-    email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,
-    email_hash = coalesce(excluded.email_hash, p.email_hash),
-    email_suppressed_at = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppressed_at END,
-    email_suppression_reason = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppression_reason END,
-    phone_encrypted = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_encrypted ELSE excluded.phone_encrypted END,
-    phone_hash = coalesce(excluded.phone_hash, p.phone_hash),
+${MERGE_CONTACT}
     timezone = coalesce((SELECT s.timezone FROM input s JOIN ins ON ins.id = s.id WHERE s.client_id = excluded.client_id AND s.stores), p.timezone),
     updated_at = now()
-  WHERE (excluded.email_hash IS NOT NULL AND excluded.email_hash IS DISTINCT FROM p.email_hash)
-     OR (excluded.phone_hash IS NOT NULL AND excluded.phone_hash IS DISTINCT FROM p.phone_hash)
+  WHERE ${CONTACT_CHANGED}
      OR coalesce((SELECT s.timezone FROM input s JOIN ins ON ins.id = s.id WHERE s.client_id = excluded.client_id AND s.stores), p.timezone) IS DISTINCT FROM p.timezone
 )
 SELECT i.id AS input_id, ins.id, ins.status, r.ok AS reachable

@@ -2,13 +2,12 @@ import { sql, type Kysely } from 'kysely';
 import {
   allowedSourcesOf,
   type CommunicationStatus,
-  type ErrorCategory,
   type JsonObject,
   type MessageChannel,
   type MessageType,
   type UrgencyLevel,
 } from '@crm/core';
-import { moveCommunication } from './delivery-repository';
+import { moveCommunication, type MoveError } from './delivery-repository';
 import type { CommunicationRow, Database, DeliveryLogEvent, DeliveryLogRow } from './schema';
 
 /** A database or a transaction: every function here works in either. */
@@ -132,7 +131,7 @@ export interface StatusChange {
   readonly provider?: string;
   readonly providerMessageId?: string;
   readonly providerEventId?: string;
-  readonly error?: { readonly message: string; readonly code?: string | null; readonly category?: ErrorCategory | null };
+  readonly error?: MoveError;
   /** Why a communication ended where it did, e.g. `all_channels_failed`. */
   readonly failureReason?: string;
   readonly strategyReason?: string;

@@ -57,3 +57,18 @@ export async function waitForRedis(redis: Redis, timeoutMs = 10_000): Promise<vo
     else redis.on('ready', onReady);
   });
 }
+
+/**
+ * Every key under `prefix:` (SCAN, never KEYS: it does not block Redis), e.g. what a queue
+ * prefix holds, for a test's checks or a cleanup.
+ */
+export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    found.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return found;
+}

@@ -1,30 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { createRedisConnection, defaultJobOptions, QueueProducer, waitForRedis } from '@crm/queue';
-import { createTestRedis, type TestRedis } from '@crm/testing';
+import { defaultJobOptions } from '@crm/queue';
+import { testProducerPerFile } from '@crm/testing';
 
-let r: TestRedis;
-let connection: Redis;
-let producer: QueueProducer;
-beforeAll(async () => {
-  r = await createTestRedis();
-  connection = createRedisConnection({ url: r.url, role: 'producer' });
-  await waitForRedis(connection);
-  producer = new QueueProducer({ connection, prefix: r.prefix });
-});
-afterAll(async () => {
-  await producer.close();
-  await connection.quit();
-  await r.destroy();
-});
+const q = testProducerPerFile();
 
 describe('QueueProducer.enqueueMany', () => {
   it('adds every job under its derived id with the default options, once however often it is called', async () => {
     const ids = Array.from({ length: 100 }, () => randomUUID());
-    const jobIds = await producer.enqueueMany('crm.requests', ids.map((communicationId) => ({ communicationId })));
+    const jobIds = await q.producer.enqueueMany('crm.requests', ids.map((communicationId) => ({ communicationId })));
     expect(jobIds).toEqual(ids.map((id) => `${id}.request`));
-    await producer.enqueueMany('crm.requests', ids.slice(0, 10).map((communicationId) => ({ communicationId })));
-    const queue = producer.queue('crm.requests');
+    await q.producer.enqueueMany('crm.requests', ids.slice(0, 10).map((communicationId) => ({ communicationId })));
+    const queue = q.producer.queue('crm.requests');
     expect(await queue.getJobCountByTypes('waiting')).toBe(100);
     const job = await queue.getJob(`${ids[42]}.request`);
     expect(job?.data).toEqual({ communicationId: ids[42] });
@@ -32,14 +18,14 @@ describe('QueueProducer.enqueueMany', () => {
   });
 
   it('validates every item before adding any', async () => {
-    const queue = producer.queue('crm.email');
+    const queue = q.producer.queue('crm.email');
     await expect(
-      producer.enqueueMany('crm.email', [{ communicationId: randomUUID(), attempt: 1 }, { communicationId: 'nope', attempt: 1 }]),
+      q.producer.enqueueMany('crm.email', [{ communicationId: randomUUID(), attempt: 1 }, { communicationId: 'nope', attempt: 1 }]),
     ).rejects.toThrow();
     expect(await queue.getJobCountByTypes('waiting', 'delayed')).toBe(0);
   });
 
   it('does nothing for an empty list', async () => {
-    expect(await producer.enqueueMany('crm.requests', [])).toEqual([]);
+    expect(await q.producer.enqueueMany('crm.requests', [])).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createRedisConnection, keysUnder, QueueProducer, waitForRedis } from '@crm/queue';
 import { Redis } from 'ioredis';
 import { testEnvironment } from './test-environment';
 
@@ -23,16 +24,7 @@ export async function createTestRedis(): Promise<TestRedis> {
   const prefix = `crm-test-${randomBytes(6).toString('hex')}`;
   const redis = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
   await redis.connect();
-  const keys = async (): Promise<string[]> => {
-    const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      found.push(...batch);
-      cursor = next;
-    } while (cursor !== '0');
-    return found;
-  };
+  const keys = (): Promise<string[]> => keysUnder(redis, prefix);
   return {
     url,
     prefix,
@@ -43,5 +35,48 @@ export async function createTestRedis(): Promise<TestRedis> {
       for (let i = 0; i < found.length; i += 500) await redis.del(...found.slice(i, i + 500));
       await redis.quit();
     },
+  };
+}
+
+/** A queue producer on a Redis prefix of the test file's own (see {@link testProducerPerFile}). */
+export interface TestProducer {
+  readonly r: TestRedis;
+  /** The producer's own connection (`producer` role). */
+  readonly connection: Redis;
+  readonly producer: QueueProducer;
+}
+
+/**
+ * A {@link createTestRedis} prefix and a {@link QueueProducer} on it, made before the file's first
+ * test and closed (keys deleted) after its last, with the jest hooks of the file that calls it.
+ *
+ * @example
+ * const q = testProducerPerFile();
+ * it('enqueues', async () => { await q.producer.enqueue('crm.requests', { communicationId }); });
+ */
+export function testProducerPerFile(): TestProducer {
+  type Hook = (fn: () => Promise<void>) => void;
+  const { beforeAll, afterAll } = globalThis as unknown as { beforeAll: Hook; afterAll: Hook };
+  let current: TestProducer | undefined;
+  beforeAll(async () => {
+    const r = await createTestRedis();
+    const connection = createRedisConnection({ url: r.url, role: 'producer' });
+    await waitForRedis(connection);
+    current = { r, connection, producer: new QueueProducer({ connection, prefix: r.prefix }) };
+  });
+  afterAll(async () => {
+    if (!current) return;
+    await current.producer.close();
+    await current.connection.quit();
+    await current.r.destroy();
+  });
+  const get = (): TestProducer => {
+    if (!current) throw new Error('the test producer exists inside tests only (after beforeAll)');
+    return current;
+  };
+  return {
+    get r() { return get().r; },
+    get connection() { return get().connection; },
+    get producer() { return get().producer; },
   };
 }

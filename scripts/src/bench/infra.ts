@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { Client } from 'pg';
 import { createDatabase, migrateToLatest, type Database } from '@crm/db';
+import { keysUnder } from '@crm/queue';
 
 /**
  * Cleanup steps that must run however the bench ends (error, Ctrl-C): children, databases, keys.
@@ -119,18 +120,6 @@ export function createBenchPrefix(redis: Redis, label: string, cleanup: Cleanup)
   const prefix = `crm-bench-${randomBytes(4).toString('hex')}-${label}`;
   const drop = cleanup.add(`deleting Redis keys ${prefix}:*`, () => deleteKeys(redis, prefix));
   return { prefix, drop };
-}
-
-/** Every key under `prefix:`. */
-export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    found.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
-  return found;
 }
 
 export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {

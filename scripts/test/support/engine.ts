@@ -11,7 +11,7 @@ import { createSmtpTransport, createTwilioClient, createWhatsAppClient, type Ema
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
 import { startStrategyWorker, type StrategyWorker } from '@crm/strategy-worker';
-import { createTestDatabase, createTestRedis, testEnvironment, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
+import { createTestDatabase, createTestRedis, testEnvironment, testPiiKeys, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
 
 /**
  * The engine's workers in this process, on a database of the test's own, a queue prefix of its
@@ -97,7 +97,7 @@ export const testEmailContent = Object.freeze({
 /** What the default message type (reminder) needs, so that an email worker rendering templates can send it. */
 const defaultVariables = Object.freeze({ clientName: 'Ada', eventName: 'Summer gala', reminderText: 'Please confirm the guest list.', dueDate: '2026-12-01' });
 
-export const testKeys = Object.freeze({ encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) });
+export const testKeys = testPiiKeys;
 export const fastRetry: BackoffPolicy = Object.freeze({ baseDelayMs: 20, factor: 2, maxDelayMs: 200, maxAttempts: 3 });
 const finalStatuses = ['sent', 'failed', 'bounced', 'cancelled', 'batched'];
 

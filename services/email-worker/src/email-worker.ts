@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { createQueueWorker, QueueName, type QueueWorker } from '@crm/queue';
-import { emailSender, processEmail, type EmailDeps } from './process-email';
+import { emailSenderFor, processEmail, type EmailDeps } from './process-email';
 
 export interface EmailWorkerOptions extends EmailDeps {
   /** A `worker` Redis connection. */
@@ -20,11 +20,7 @@ export interface EmailWorkerOptions extends EmailDeps {
  */
 export function startEmailWorker(options: EmailWorkerOptions): QueueWorker {
   const { connection, prefix, concurrency = 10, lockDurationMs, ...deps } = options;
-  const sender = emailSender(deps.transport, {
-    db: deps.db,
-    ...(deps.messageIdDomain !== undefined && { messageIdDomain: deps.messageIdDomain }),
-    ...(deps.content && { content: deps.content }),
-  });
+  const sender = emailSenderFor(deps);
   return createQueueWorker({
     queue: QueueName.email,
     connection,

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import { instrumentEmailHtml, listUnsubscribeHeaders, unsubscribeUrl } from '@crm/core';
+import { instrumentEmailHtml, isEmailBounce, listUnsubscribeHeaders, unsubscribeUrl } from '@crm/core';
 import { loadAttachments, MissingAttachmentError, suppressEmail, type Database } from '@crm/db';
 import { ProviderError, type EmailAttachment, type EmailTransport } from '@crm/providers';
 import { deliverAttempt, type AttemptOutcome, type ChannelSender, type DeliveryDeps, type SendReceipt, type TemplateStore } from '@crm/delivery';
@@ -60,9 +60,8 @@ export function unsafeLinks(html: string, ownBaseUrl: string): string[] {
   return found;
 }
 
-/** An SMTP reply that means the address does not take mail (5xx, not an authentication failure). */
-const isBounce = (error: unknown): error is ProviderError =>
-  error instanceof ProviderError && error.category === 'permanent' && /^5\d\d$/.test(error.code ?? '');
+/** An SMTP reply that means the address does not take mail. */
+const isBounce = (error: unknown): error is ProviderError => error instanceof ProviderError && isEmailBounce(error.category, error.code);
 
 /**
  * The email channel as a {@link ChannelSender}: renders the communication from its template (or
@@ -143,11 +142,20 @@ export function emailSender(transport: EmailTransport, options: { readonly db?: 
   };
 }
 
+/** The {@link emailSender} an email worker with `deps` uses. */
+export function emailSenderFor(deps: EmailDeps): ChannelSender {
+  return emailSender(deps.transport, {
+    db: deps.db,
+    ...(deps.messageIdDomain !== undefined && { messageIdDomain: deps.messageIdDomain }),
+    ...(deps.content && { content: deps.content }),
+  });
+}
+
 /**
  * Sends one email attempt for a `crm.email` job through the shared delivery protocol
  * ({@link deliverAttempt}): claimed on the row, sent through the SMTP breaker, recorded, then
  * retried or handed to the fallback by error category.
  */
-export async function processEmail(deps: EmailDeps, communicationId: string, attempt: number, sender = emailSender(deps.transport, { db: deps.db, ...(deps.messageIdDomain !== undefined && { messageIdDomain: deps.messageIdDomain }), ...(deps.content && { content: deps.content }) })): Promise<AttemptOutcome> {
+export async function processEmail(deps: EmailDeps, communicationId: string, attempt: number, sender = emailSenderFor(deps)): Promise<AttemptOutcome> {
   return deliverAttempt(deps, { communicationId, attempt, channel: 'email' }, sender);
 }

@@ -1,37 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { RequestEnqueuer } from '@crm/ingest';
-import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
-import { createTestRedis, type TestRedis } from '@crm/testing';
+import { testProducerPerFile } from '@crm/testing';
 
-let r: TestRedis;
-let connection: Redis;
-let producer: QueueProducer;
-beforeAll(async () => {
-  r = await createTestRedis();
-  connection = createRedisConnection({ url: r.url, role: 'producer' });
-  await waitForRedis(connection);
-  producer = new QueueProducer({ connection, prefix: r.prefix });
-});
-afterAll(async () => {
-  await producer.close();
-  await connection.quit();
-  await r.destroy();
-});
+const q = testProducerPerFile();
 
 describe('RequestEnqueuer', () => {
   it('adds one job per id, however many arrive in one turn', async () => {
-    const enqueuer = new RequestEnqueuer(producer);
+    const enqueuer = new RequestEnqueuer(q.producer);
     const ids = Array.from({ length: 50 }, () => randomUUID());
     await Promise.all(ids.map((id) => enqueuer.enqueue(id)));
     await enqueuer.enqueue(ids[0]!); // again: the same derived job id, still one job
-    const queue = producer.queue('crm.requests');
+    const queue = q.producer.queue('crm.requests');
     expect(await queue.getJobCountByTypes('waiting')).toBe(50);
     for (const id of [ids[0]!, ids[49]!]) expect((await queue.getJob(`${id}.request`))?.data).toEqual({ communicationId: id });
   });
 
   it('rejects every caller of a flush that fails', async () => {
-    const enqueuer = new RequestEnqueuer(producer);
+    const enqueuer = new RequestEnqueuer(q.producer);
     const results = await Promise.allSettled([enqueuer.enqueue(randomUUID()), enqueuer.enqueue('not-a-uuid')]);
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
   });

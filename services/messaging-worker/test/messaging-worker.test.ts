@@ -9,13 +9,13 @@ import { createTwilioClient, createWhatsAppClient } from '@crm/providers';
 import { createRedisConnection, QueueProducer, waitForRedis, type QueueWorker } from '@crm/queue';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
 import { startStrategyWorker, type StrategyWorker } from '@crm/strategy-worker';
-import { createTestDatabase, createTestRedis, testEnvironment, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
+import { createTestDatabase, createTestRedis, testEnvironment, testPiiKeys, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
 
 // The messaging worker in this process with the strategy worker, against a database and a
 // queue prefix of this file's own, and the sandbox's Twilio and WhatsApp stand-ins.
 
 const logger = createLogger({ service: 'messaging-worker-test', level: 'silent' });
-const keys = Object.freeze({ encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) });
+const keys = testPiiKeys;
 const config = loadConfig(testEnvironment());
 const finalStatuses = ['sent', 'failed', 'bounced', 'cancelled'];
 

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import {
   defaultStrategySettings,
   determineStrategy,
+  isEmailBounce,
   messageChannels,
   nextChannel,
   planSendTime,
@@ -332,7 +333,7 @@ export async function processFallback(deps: StrategyDeps, communicationId: strin
   const next = nextChannel(row.channel_plan, row.channels_tried);
   if (!next) {
     // The last channel was email and the server refused the address (5xx): the message bounced.
-    const bounced = failedChannel === 'email' && row.last_error_category === 'permanent' && /^5\d\d$/.test(row.last_error_code ?? '');
+    const bounced = failedChannel === 'email' && isEmailBounce(row.last_error_category, row.last_error_code);
     const moved = await moveCommunication(deps.db, {
       id: row.id,
       guard,

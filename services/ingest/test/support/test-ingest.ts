@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { buildApp, type IngestDeps } from '@crm/ingest';
 import { createLogger } from '@crm/observability';
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
-import { createTestApiKey, createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '@crm/testing';
+import { createTestApiKey, createTestDatabase, createTestRedis, testPiiKeys, type TestDatabase, type TestRedis } from '@crm/testing';
 
 /** The ingest app of one test file, on its own database and queue prefix, with an API key. */
 export interface TestIngest {
@@ -18,7 +18,7 @@ export interface TestIngest {
   close(): Promise<void>;
 }
 
-export const testKeys = Object.freeze({ encryptionKey: 'e'.repeat(32), blindIndexKey: 'b'.repeat(32) });
+export const testKeys = testPiiKeys;
 
 /**
  * @example
