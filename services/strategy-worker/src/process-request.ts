@@ -150,7 +150,8 @@ export async function processRequestBatch(deps: StrategyDeps, ids: readonly stri
     const routing = row?.status === 'pending' ? routings.get(row.client_id) : undefined;
     const fast = row && routing ? fastDecision(deps, row, routing, now) : null;
     if (fast) decisions.push(fast);
-    else outcomes.set(id, processRequest(deps, id));
+    // The single-row path with what this batch already read (a pending row and its client).
+    else outcomes.set(id, processRequest(deps, id, row && routing ? { row, routing } : undefined));
   }
   const moved = await queueOnFirstChannelMany(deps.db, decisions);
   const queued = decisions.filter((d) => moved.has(d.id));
@@ -193,9 +194,14 @@ function fastDecision(deps: StrategyDeps, row: RoutingRow, routing: ClientRoutin
  *   again when it wakes, with the preferences and counts of that moment.
  * - Anything further along only gets the job it needs, if that is missing.
  */
-export async function processRequest(deps: StrategyDeps, communicationId: string): Promise<RequestOutcome> {
+export async function processRequest(
+  deps: StrategyDeps,
+  communicationId: string,
+  /** The row and its client's routing, when the caller read them just now (the batched path). */
+  known?: { readonly row: RoutingRow; readonly routing: ClientRouting },
+): Promise<RequestOutcome> {
   const log = deps.logger.child({ communicationId });
-  const row = await findForRouting(deps.db, communicationId);
+  const row = known?.row ?? (await findForRouting(deps.db, communicationId));
   if (!row) {
     log.warn('communication not found (erased?); nothing to do');
     return { outcome: 'unchanged', status: null };
@@ -215,7 +221,7 @@ export async function processRequest(deps: StrategyDeps, communicationId: string
   }
 
   const from = row.status;
-  const routing = (await routingOf(deps, [row.client_id])).get(row.client_id)!;
+  const routing = known?.routing ?? (await routingOf(deps, [row.client_id])).get(row.client_id)!;
   if (from === 'pending') {
     const batch = decideBatch(deps, row, routing);
     if (batch.batch) return addToDigest(deps, row, batch.reason, now);
