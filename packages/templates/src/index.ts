@@ -5,3 +5,4 @@ export { bindEmailTemplate, type CompiledEmailTemplate, type RenderContext, type
 export { MissingTemplateVariablesError } from './missing-variables-error';
 export { formatMoney, messageTypeTitle, variableLines } from './helpers';
 export { validateHtml, GMAIL_CLIP_BYTES, type HtmlValidation } from './validate-html';
+export * from './text';
