@@ -15,7 +15,7 @@ import { messagingWorkerService } from '@crm/messaging-worker';
 import { ingestService } from '@crm/ingest';
 import { createLogger } from '@crm/observability';
 import { createRuntime, type Runtime } from '@crm/runtime';
-import { startSandbox, type Sandbox } from '@crm/sandbox';
+import { sandboxOptionsOf, startSandbox, type Sandbox } from '@crm/sandbox';
 import { strategyWorkerService } from '@crm/strategy-worker';
 import { devSecrets } from './dev-secrets';
 import { ensurePostgres, ensureRedis, maskUrl, type LocalService } from './local-services';
@@ -65,14 +65,7 @@ async function main(): Promise<void> {
 
     await migrate(config);
     const logger = createLogger({ service: 'quickstart', level: config.log.level, pretty: config.log.pretty });
-    const sandbox: Sandbox = await startSandbox({
-      host: config.sandbox.host,
-      smtpPort: config.sandbox.smtpPort,
-      httpPort: config.sandbox.httpPort,
-      logger: logger.child({ service: 'sandbox' }),
-      twilio: config.twilio,
-      whatsapp: config.whatsapp,
-    });
+    const sandbox: Sandbox = await startSandbox(sandboxOptionsOf(config, logger.child({ service: 'sandbox' })));
     stops.push(() => sandbox.stop());
 
     // In sandbox mode the workers talk to the sandbox's SMTP server and its Twilio and WhatsApp

@@ -113,6 +113,28 @@ export interface SandboxConfig {
   readonly host: string;
   readonly smtpPort: number;
   readonly httpPort: number;
+  /** Post signed status callbacks to ingest, as the real providers do. */
+  readonly callbacks: boolean;
+  readonly callbackDelayMs: number;
+}
+/** A rate `max` per `windowMs`. */
+export interface RateConfig {
+  readonly max: number;
+  readonly windowMs: number;
+}
+/** Rate limits taken before each provider call; `null`: no limit. */
+export interface RateLimitConfig {
+  readonly twilio: RateConfig | null;
+  readonly smsRecipient: RateConfig | null;
+  readonly whatsapp: RateConfig | null;
+  readonly whatsappRecipient: RateConfig | null;
+  /** A slot at most this far off is waited for in the worker; a later one delays the job. */
+  readonly maxWaitMs: number;
+}
+/** Client replies (SMS, WhatsApp). */
+export interface InboundConfig {
+  /** A reply is matched to a message that asked for an answer if that was sent at most this long ago. */
+  readonly replyWindowMs: number;
 }
 export interface AppConfig {
   readonly env: RawValues['NODE_ENV'];
@@ -133,6 +155,8 @@ export interface AppConfig {
   readonly batch: BatchConfig;
   readonly strategy: StrategyConfig;
   readonly sandbox: SandboxConfig;
+  readonly rateLimits: RateLimitConfig;
+  readonly inbound: InboundConfig;
 }
 
 /** One thing wrong with the environment. Never carries the variable's value. */
@@ -309,7 +333,21 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
         frequencyCaps: withoutNulls({ email: values.FREQUENCY_CAP_EMAIL, sms: values.FREQUENCY_CAP_SMS, whatsapp: values.FREQUENCY_CAP_WHATSAPP }),
       },
     },
-    sandbox: { host: values.SANDBOX_HOST, smtpPort: values.SANDBOX_SMTP_PORT, httpPort: values.SANDBOX_HTTP_PORT },
+    sandbox: {
+      host: values.SANDBOX_HOST,
+      smtpPort: values.SANDBOX_SMTP_PORT,
+      httpPort: values.SANDBOX_HTTP_PORT,
+      callbacks: values.SANDBOX_CALLBACKS,
+      callbackDelayMs: values.SANDBOX_CALLBACK_DELAY_MS,
+    },
+    rateLimits: {
+      twilio: values.TWILIO_RATE_LIMIT,
+      smsRecipient: values.SMS_RECIPIENT_RATE_LIMIT,
+      whatsapp: values.WHATSAPP_RATE_LIMIT,
+      whatsappRecipient: values.WHATSAPP_RECIPIENT_RATE_LIMIT,
+      maxWaitMs: values.RATE_LIMIT_MAX_WAIT_MS,
+    },
+    inbound: { replyWindowMs: values.REPLY_WINDOW_HOURS * 3_600_000 },
   } satisfies AppConfig);
 }
 

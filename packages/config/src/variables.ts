@@ -173,6 +173,14 @@ export const variables = {
   WHATSAPP_VERIFY_TOKEN: v({ name: 'WHATSAPP_VERIFY_TOKEN', description: 'Token Meta echoes in the webhook verification handshake', default: 'sandbox-whatsapp-verify-token', secret: true, requiredWhenLive: true, parse: parsers.string(8) }),
   WHATSAPP_API_VERSION: v({ name: 'WHATSAPP_API_VERSION', description: 'Graph API version, e.g. v21.0', default: 'v21.0', parse: parsers.pattern(/^v\d+\.\d+$/, 'a version such as v21.0') }),
   WHATSAPP_BASE_URL: v({ name: 'WHATSAPP_BASE_URL', description: 'Graph API base URL (the sandbox in sandbox mode)', default: 'http://127.0.0.1:4010/whatsapp', liveDefault: 'https://graph.facebook.com', parse: parsers.url(['http', 'https']) }),
+  // rate limits, taken before each provider call (atomic in Redis, shared by every worker)
+  TWILIO_RATE_LIMIT: v({ name: 'TWILIO_RATE_LIMIT', description: 'Most SMS per second(s) through the Twilio account, N/<duration> (e.g. 10/1s) or off; a job over it waits, spending no attempt', default: '10/1s', parse: frequencyCap }),
+  SMS_RECIPIENT_RATE_LIMIT: v({ name: 'SMS_RECIPIENT_RATE_LIMIT', description: 'Most SMS to one phone number, N/<duration> or off', default: '1/1s', parse: frequencyCap }),
+  WHATSAPP_RATE_LIMIT: v({ name: 'WHATSAPP_RATE_LIMIT', description: 'Most WhatsApp messages through the business phone number, N/<duration> (Cloud API default throughput 80/1s) or off', default: '80/1s', parse: frequencyCap }),
+  WHATSAPP_RECIPIENT_RATE_LIMIT: v({ name: 'WHATSAPP_RECIPIENT_RATE_LIMIT', description: 'Most WhatsApp messages to one number, N/<duration> (Meta allows about 1/6s before error 131056) or off', default: '1/6s', parse: frequencyCap }),
+  RATE_LIMIT_MAX_WAIT_MS: v({ name: 'RATE_LIMIT_MAX_WAIT_MS', description: 'A job whose rate-limit slot is at most this far off waits for it in the worker; a later slot delays the job instead, in ms', default: '1000', parse: parsers.int(0, 60_000) }),
+  // inbound replies
+  REPLY_WINDOW_HOURS: v({ name: 'REPLY_WINDOW_HOURS', description: 'How long after sending a message that asks for an answer a client\'s reply is matched to it, in hours', default: '168', parse: parsers.int(1, 24 * 90) }),
   // retry
   RETRY_BASE_DELAY_MS: v({ name: 'RETRY_BASE_DELAY_MS', description: 'First retry delay before jitter, in ms', default: '1000', parse: parsers.int(1, 3_600_000) }),
   RETRY_FACTOR: v({ name: 'RETRY_FACTOR', description: 'Growth of the retry delay per attempt', default: '2', parse: parsers.number(1, 10) }),
@@ -210,6 +218,8 @@ export const variables = {
   SANDBOX_HOST: v({ name: 'SANDBOX_HOST', description: 'Address the sandbox providers listen on (loopback)', default: '127.0.0.1', parse: parsers.host() }),
   SANDBOX_SMTP_PORT: v({ name: 'SANDBOX_SMTP_PORT', description: 'Port of the sandbox SMTP server (0: any free port)', default: '2525', parse: PORT_OR_ZERO }),
   SANDBOX_HTTP_PORT: v({ name: 'SANDBOX_HTTP_PORT', description: 'Port of the sandbox HTTP API: mailbox, Twilio and WhatsApp stand-ins (0: any free port)', default: '4010', parse: PORT_OR_ZERO }),
+  SANDBOX_CALLBACKS: v({ name: 'SANDBOX_CALLBACKS', description: 'The sandbox posts signed delivery-status callbacks (Twilio, WhatsApp) to ingest like the real providers', default: 'true', parse: parsers.bool() }),
+  SANDBOX_CALLBACK_DELAY_MS: v({ name: 'SANDBOX_CALLBACK_DELAY_MS', description: 'Delay between the sandbox accepting a message and each of its status callbacks, in ms', default: '200', parse: parsers.int(0, 600_000) }),
 } as const satisfies Record<string, VariableSpec>;
 
 export type VariableName = keyof typeof variables;

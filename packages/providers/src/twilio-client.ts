@@ -58,6 +58,53 @@ export function categorizeTwilioError(failure: TwilioFailure): ErrorCategory {
   return 'transient';
 }
 
+/**
+ * Whether `error` is Twilio's 21610 on a send: the recipient replied STOP to this sender, and
+ * Twilio refuses every message to them until they reply START. The caller records the opt-out.
+ *
+ * @example
+ * try { await twilio.send(sms) } catch (error) { if (isTwilioOptOut(error)) await recordOptOut(db, clientId, 'sms') }
+ */
+export function isTwilioOptOut(error: unknown): boolean {
+  return error instanceof ProviderError && error.provider === 'twilio' && error.code === '21610';
+}
+
+/**
+ * The category of each error code a Twilio *status callback* can carry (`ErrorCode` of an
+ * `undelivered` or `failed` message), from Twilio's error dictionary
+ * (https://www.twilio.com/docs/api/errors/<code>). A code not listed is `transient`
+ * ({@link categorizeTwilioDeliveryError}).
+ */
+export const twilioDeliveryErrorCategories: ReadonlyMap<number, ErrorCategory> = new Map<number, ErrorCategory>([
+  [30001, 'transient'], // queue overflow: too many messages queued for the sender
+  [30003, 'transient'], // unreachable destination handset (off, out of coverage): may pass later
+  [30008, 'transient'], // unknown error from the carrier
+  [30009, 'transient'], // missing segment of a concatenated message
+  [30410, 'transient'], // provider timeout
+  [30022, 'rate_limit'], // US A2P 10DLC: rate limit exceeded
+  [30023, 'rate_limit'], // US A2P 10DLC: daily message cap reached
+  [30002, 'auth_failure'], // account suspended
+  [30004, 'permanent'], // message blocked (the recipient blocked the sender, or the carrier did)
+  [30005, 'permanent'], // unknown destination handset: the number is unknown or no longer active
+  [30006, 'permanent'], // landline or unreachable carrier
+  [30007, 'permanent'], // carrier violation: filtered as spam
+  [30034, 'permanent'], // US A2P 10DLC: message from an unregistered number
+  [21211, 'permanent'], // invalid 'To' number
+  [21610, 'permanent'], // the recipient opted out (replied STOP)
+  [21614, 'permanent'], // 'To' is not a mobile number
+]);
+
+/**
+ * The category of a failed delivery reported by a Twilio status callback (its `ErrorCode`):
+ * the table {@link twilioDeliveryErrorCategories}; an unknown or unreadable code is `transient`.
+ *
+ * @example categorizeTwilioDeliveryError('30005') // 'permanent'
+ */
+export function categorizeTwilioDeliveryError(code: string | number): ErrorCategory {
+  const numeric = typeof code === 'number' ? code : /^\d{1,10}$/.test(code.trim()) ? Number(code.trim()) : Number.NaN;
+  return twilioDeliveryErrorCategories.get(numeric) ?? 'transient';
+}
+
 /** Twilio's error body: `{ code, message, more_info, status }`. */
 function twilioCodeOf(body: unknown): number | null {
   const code = (body as { code?: unknown } | null | undefined)?.code;

@@ -24,6 +24,13 @@ export function testEnvironment(overrides: Environment = {}): TestEnvironment {
     SMS_SEND_WINDOW: 'off',
     WHATSAPP_SEND_WINDOW: 'off',
     FREQUENCY_CAP_SMS: 'off',
+    // Nor on provider rate limits (the rate-limit tests set their own), nor on sandbox status
+    // callbacks reaching an ingest that may not be running (the webhook tests turn them on).
+    TWILIO_RATE_LIMIT: 'off',
+    SMS_RECIPIENT_RATE_LIMIT: 'off',
+    WHATSAPP_RATE_LIMIT: 'off',
+    WHATSAPP_RECIPIENT_RATE_LIMIT: 'off',
+    SANDBOX_CALLBACKS: 'false',
   };
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) delete base[key];

@@ -2,8 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import fastify, { LogController, type FastifyError, type FastifyInstance, type RawServerDefault } from 'fastify';
 import { z } from 'zod';
 import type { Logger } from '@crm/observability';
+import { registerCallbackAdmin, type CallbackAdminDependencies } from './admin-callbacks';
 import { registerFaultAdmin } from './admin-faults';
 import { FaultStore } from './faults';
+import type { InboundSimulator } from './inbound';
+import { registerInboundRoutes } from './inbound-routes';
 import type { Mailbox } from './mailbox';
 import { problem, sendProblem } from './problem-details';
 import { SmtpStats } from './smtp-stats';
@@ -22,6 +25,10 @@ export interface SandboxHttpDependencies {
   readonly twilio?: TwilioSimulatorOptions;
   /** The WhatsApp Cloud API stand-in under `/whatsapp` and its outbox at `/whatsapp/messages`. */
   readonly whatsapp?: WhatsAppSimulatorOptions;
+  /** The status-callback, delivery-outcome and 24-hour-window knobs under `/admin/callbacks` and `/admin/whatsapp/window`. */
+  readonly callbackAdmin?: CallbackAdminDependencies;
+  /** The inbound test routes `POST /sms/inbound` and `POST /whatsapp/inbound`. */
+  readonly inbound?: InboundSimulator;
 }
 
 /** Largest `limit` accepted by `GET /smtp/messages`. */
@@ -53,6 +60,9 @@ const messageParams = z.strictObject({ id: z.string().min(1).max(200) });
  * - `GET|PUT|DELETE /admin/faults[/:channel]`: the fault knobs (see admin-faults.ts)
  * - with `twilio` / `whatsapp`: the provider stand-ins under `/twilio` and `/whatsapp`, and their
  *   outboxes `GET|DELETE /sms/messages` and `GET|DELETE /whatsapp/messages`
+ * - with `callbackAdmin`: `GET|PUT /admin/callbacks`, `PUT|DELETE /admin/callbacks/outcomes[/:channel]`,
+ *   `GET|PUT|DELETE /admin/whatsapp/window` (see admin-callbacks.ts)
+ * - with `inbound`: `POST /sms/inbound` and `POST /whatsapp/inbound` (see inbound-routes.ts)
  *
  * Errors are `application/problem+json`. Requests are logged by route and status only (never
  * the query string, which may hold an address).
@@ -61,7 +71,7 @@ const messageParams = z.strictObject({ id: z.string().min(1).max(200) });
  * const app = buildSandboxHttp({ mailbox, logger });
  * await app.listen({ host: '127.0.0.1', port: 4010 });
  */
-export function buildSandboxHttp({ mailbox, logger, twilio, whatsapp, ...dependencies }: SandboxHttpDependencies): SandboxHttp {
+export function buildSandboxHttp({ mailbox, logger, twilio, whatsapp, callbackAdmin, inbound, ...dependencies }: SandboxHttpDependencies): SandboxHttp {
   const { faults = new FaultStore({ logger }), stats = new SmtpStats() } = dependencies;
   // Fastify's own request lines carry the URL, query string included; ours below do not.
   const app = fastify({ loggerInstance: logger, logController: new LogController({ disableRequestLogging: true }) });
@@ -120,6 +130,8 @@ export function buildSandboxHttp({ mailbox, logger, twilio, whatsapp, ...depende
 
   if (twilio) registerTwilioSimulator(app, twilio);
   if (whatsapp) registerWhatsAppSimulator(app, whatsapp);
+  if (callbackAdmin) registerCallbackAdmin(app, callbackAdmin);
+  if (inbound) registerInboundRoutes(app, inbound);
 
   return app;
 }

@@ -14,9 +14,12 @@ export interface SandboxSms extends StoredMessageBase {
   readonly accountSid: string;
   readonly from: string;
   readonly body: string;
+  /** The `StatusCallback` URL exactly as sent (its status callbacks go there, signed over it). */
   readonly statusCallback: string | null;
   readonly numSegments: number;
   readonly status: 'queued';
+  /** `outbound-api` for a message sent through the API, `outbound-reply` for a TwiML answer to an inbound SMS. */
+  readonly direction: 'outbound-api' | 'outbound-reply';
 }
 
 export interface TwilioSimulatorOptions {
@@ -28,6 +31,8 @@ export interface TwilioSimulatorOptions {
   readonly faults?: FaultSource;
   /** Decides which requests an `errorRate` below 1 fails. @defaultValue Math.random */
   readonly random?: () => number;
+  /** Called with each message once stored (the sandbox schedules its status callbacks here). */
+  readonly onStored?: (message: SandboxSms) => void;
 }
 
 /** A Twilio REST error: `{ code, message, more_info, status }`. */
@@ -137,7 +142,7 @@ function messageResource(message: SandboxSms) {
     date_created: date,
     date_sent: null,
     date_updated: date,
-    direction: 'outbound-api',
+    direction: message.direction,
     error_code: null,
     error_message: null,
     from: message.from,
@@ -230,11 +235,17 @@ export function registerTwilioSimulator(app: SandboxHttp, options: TwilioSimulat
           accountSid: authenticated,
           from: fields.From,
           body: fields.Body,
-          statusCallback: statusCallback?.href ?? null,
+          statusCallback: statusCallback === null ? null : (fields.StatusCallback ?? null),
           numSegments: smsSegments(fields.Body).segments,
           status: 'queued',
+          direction: 'outbound-api',
         });
         request.log.info({ sid: stored.id, communicationId: stored.communicationId, segments: stored.numSegments }, 'sms stored');
+        try {
+          options.onStored?.(stored);
+        } catch (error) {
+          request.log.error({ err: error, sid: stored.id }, 'sms onStored hook failed');
+        }
         return reply.code(201).send(messageResource(stored));
       });
 

@@ -1,23 +1,35 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import type { CustomerServiceWindow } from './customer-service-window';
 import type { SandboxHttp } from './http-api';
 import { type SentMessages, type StoredMessageBase } from './sent-messages';
 import { applyFault, dropConnection, type FaultSource } from './simulator-faults';
 import { registerOutboxRoutes } from './twilio';
+import { checkInteractive, checkTemplate, type ContentResult, type SandboxInteractive, type SandboxTemplate } from './whatsapp-content';
 
-/** A WhatsApp text message the Cloud API simulator accepted. */
-export interface SandboxWhatsAppMessage extends StoredMessageBase {
+/** What every WhatsApp message the Cloud API simulator accepted has. */
+interface SandboxWhatsAppMessageBase extends StoredMessageBase {
   /** `wamid.…`, as Meta's. */
   readonly id: string;
   readonly phoneNumberId: string;
   /** The recipient's WhatsApp id: the number's digits. */
   readonly waId: string;
-  readonly type: 'text';
+  /**
+   * What the message says, for every type: a text message's text (`previewUrl` as sent); an
+   * interactive message's body text; a template's body parameters, one per line (the sandbox
+   * does not know the template's wording).
+   */
   readonly text: { readonly body: string; readonly previewUrl: boolean };
   /** `biz_opaque_callback_data`, as sent. */
   readonly callbackData: string | null;
 }
+
+/** A WhatsApp message the Cloud API simulator accepted: a text, an interactive or a template message. */
+export type SandboxWhatsAppMessage =
+  | (SandboxWhatsAppMessageBase & { readonly type: 'text' })
+  | (SandboxWhatsAppMessageBase & { readonly type: 'interactive'; readonly interactive: SandboxInteractive })
+  | (SandboxWhatsAppMessageBase & { readonly type: 'template'; readonly template: SandboxTemplate });
 
 export interface WhatsAppSimulatorOptions {
   readonly store: SentMessages<SandboxWhatsAppMessage>;
@@ -29,6 +41,13 @@ export interface WhatsAppSimulatorOptions {
   readonly faults?: FaultSource;
   /** Decides which requests an `errorRate` below 1 fails. @defaultValue Math.random */
   readonly random?: () => number;
+  /**
+   * The 24-hour customer-service window: when it is enforced, a text or interactive message to
+   * a number that has not written in 24 h is refused with 131047. @defaultValue none (never refused)
+   */
+  readonly window?: CustomerServiceWindow;
+  /** Called with each message once stored (the sandbox schedules its status callbacks here). */
+  readonly onStored?: (message: SandboxWhatsAppMessage) => void;
 }
 
 /** A Graph API error body. */
@@ -57,9 +76,13 @@ const graphErrors: Readonly<Record<number, { status: number; title: string; deta
   130429: { status: 429, title: 'Rate limit hit', details: 'Cloud API message throughput has been reached.' },
   131000: { status: 500, title: 'Something went wrong', details: 'Message failed to send due to an unknown error.' },
   131008: { status: 400, title: 'Required parameter is missing', details: 'The request is missing a required parameter.' },
+  131009: { status: 400, title: 'Parameter value is not valid', details: 'One or more parameter values are invalid.' },
   131016: { status: 503, title: 'Service unavailable', details: 'A service is temporarily unavailable.' },
   131026: { status: 400, title: 'Message Undeliverable', details: 'Unable to deliver message.' },
   131047: { status: 400, title: 'Re-engagement message', details: 'More than 24 hours have passed since the recipient last replied to the sender number.' },
+  131049: { status: 400, title: 'Meta chose not to deliver.', details: 'This message was not delivered to maintain healthy ecosystem engagement.' },
+  131050: { status: 400, title: 'Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business.', details: 'Unable to deliver the message.' },
+  130472: { status: 400, title: "User's number is part of an experiment", details: "Failed to send message because this user's phone number is part of an experiment." },
   131051: { status: 400, title: 'Unsupported message type', details: 'Unsupported message type.' },
   131056: {
     status: 400,
@@ -69,6 +92,17 @@ const graphErrors: Readonly<Record<number, { status: number; title: string; deta
 };
 
 const fbtraceId = (): string => randomBytes(12).toString('base64url');
+
+/**
+ * Meta's title and details of a Cloud API error code, as a status webhook's `errors[]` item
+ * carries them (`{ code, title, message, error_data: { details }, href }`).
+ *
+ * @example whatsAppErrorInfo(131026) // { title: 'Message Undeliverable', details: 'Unable to deliver message.' }
+ */
+export function whatsAppErrorInfo(code: number): { readonly title: string; readonly details: string } {
+  const known = graphErrors[code];
+  return { title: known?.title ?? 'Sandbox error', details: known?.details ?? 'Sandbox error.' };
+}
 
 /**
  * The Graph error body (and HTTP status) for a Cloud API `code`, as Meta sends it: message
@@ -120,20 +154,46 @@ const pathParams = z.object({ version: z.string(), phoneNumberId: z.string() });
 /** A phone number the Cloud API takes: digits with an optional `+` and common separators. */
 const phoneLike = /^\+?[\d\s().-]{7,24}$/;
 
-const sendMessageBody = z.object({
+/** The fields every send request has; the message itself is checked by its `type`. */
+const sendMessageEnvelope = z.object({
   messaging_product: z.literal('whatsapp', { error: 'The parameter messaging_product is required and must be whatsapp.' }),
   recipient_type: z.literal('individual', { error: 'Param recipient_type must be individual.' }).optional(),
   to: z.string({ error: 'The parameter to is required.' }).regex(phoneLike, { error: 'Param to must be a phone number.' }),
-  type: z.literal('text', { error: 'Param type must be text in the sandbox.' }).default('text'),
-  text: z
-    .object({
-      body: z.string({ error: "The parameter text['body'] is required." }).min(1, { error: "The parameter text['body'] is required." }).max(4096, {
-        error: "Param text['body'] must be at most 4096 characters long.",
-      }),
-      preview_url: z.boolean().optional(),
-    }, { error: "The parameter text['body'] is required." }),
+  type: z.enum(['text', 'interactive', 'template'], { error: 'Param type must be one of {text, interactive, template} in the sandbox.' }).default('text'),
   biz_opaque_callback_data: z.string().max(512, { error: 'Param biz_opaque_callback_data must be at most 512 characters long.' }).optional(),
 });
+
+const textContent = z.object(
+  {
+    body: z.string({ error: "The parameter text['body'] is required." }).min(1, { error: "The parameter text['body'] is required." }).max(4096, {
+      error: "Param text['body'] must be at most 4096 characters long.",
+    }),
+    preview_url: z.boolean().optional(),
+  },
+  { error: "The parameter text['body'] is required." },
+);
+
+/** The type-specific part of a stored message. */
+type MessageContent =
+  | { readonly type: 'text'; readonly text: { readonly body: string; readonly previewUrl: boolean } }
+  | { readonly type: 'interactive'; readonly interactive: SandboxInteractive; readonly text: { readonly body: string; readonly previewUrl: boolean } }
+  | { readonly type: 'template'; readonly template: SandboxTemplate; readonly text: { readonly body: string; readonly previewUrl: boolean } };
+
+/** Checks the message of `type` in `body` (a text, an `interactive` or a `template` object). */
+function contentOf(type: 'text' | 'interactive' | 'template', body: Record<string, unknown>): ContentResult<MessageContent> {
+  if (type === 'interactive') {
+    const checked = checkInteractive(body.interactive);
+    return checked.ok ? { ok: true, value: { type, interactive: checked.value, text: { body: checked.value.body, previewUrl: false } } } : checked;
+  }
+  if (type === 'template') {
+    const checked = checkTemplate(body.template);
+    return checked.ok ? { ok: true, value: { type, template: checked.value, text: { body: checked.value.bodyParameters.join('\n'), previewUrl: false } } } : checked;
+  }
+  const text = textContent.safeParse(body.text);
+  if (text.success) return { ok: true, value: { type, text: { body: text.data.body, previewUrl: text.data.preview_url ?? false } } };
+  const issue = text.error.issues[0];
+  return { ok: false, code: issue?.code === 'too_big' ? 100 : 131008, details: issue?.message ?? "The parameter text['body'] is required." };
+}
 
 /**
  * The WhatsApp Cloud API stand-in, under `/whatsapp` (so
@@ -141,9 +201,12 @@ const sendMessageBody = z.object({
  *
  * - `POST /whatsapp/:version/:phoneNumberId/messages` (JSON, `Authorization: Bearer <token>`) →
  *   200 `{ messaging_product: 'whatsapp', contacts: [{ input, wa_id }], messages: [{ id: 'wamid.…' }] }`
- *   for a text message, or a Graph error `{ error: { message, type, code, error_data, fbtrace_id } }`:
- *   401/190 for a bad token, 400/100 for an unknown phone number id or a bad parameter,
- *   400/131008 for a missing text body.
+ *   for a `text`, `interactive` (`button`, `list`) or `template` message, or a Graph error
+ *   `{ error: { message, type, code, error_data, fbtrace_id } }`: 401/190 for a bad token,
+ *   400/100 for an unknown phone number id or a bad parameter, 400/131008 for a missing one
+ *   (e.g. the text body), 400/131009 for a value beyond Meta's limits (see whatsapp-content.ts),
+ *   and 400/131047 for a text or interactive message outside the 24-hour customer-service
+ *   window when `window` enforces it (templates always pass).
  *
  * and the outbox, for tests: `GET /whatsapp/messages?communicationId=&to=&limit=` and
  * `DELETE /whatsapp/messages`. A message's communication id is its `biz_opaque_callback_data`
@@ -195,13 +258,15 @@ export function registerWhatsAppSimulator(app: SandboxHttp, options: WhatsAppSim
           return sendGraphError(reply, Number.isInteger(code) ? code : 131000);
         }
 
-        const parsed = sendMessageBody.safeParse(request.body ?? {});
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0];
-          const missingBody = issue?.path[0] === 'text';
-          return sendGraphError(reply, missingBody && issue?.code !== 'too_big' ? 131008 : 100, issue?.message ?? 'Invalid parameter');
+        const envelope = sendMessageEnvelope.safeParse(request.body ?? {});
+        if (!envelope.success) return sendGraphError(reply, 100, envelope.error.issues[0]?.message ?? 'Invalid parameter');
+        const message = envelope.data;
+        const content = contentOf(message.type, (request.body ?? {}) as Record<string, unknown>);
+        if (!content.ok) return sendGraphError(reply, content.code, content.details);
+        if (options.window && !options.window.allows(message.to, message.type)) {
+          request.log.info({ type: message.type }, 'whatsapp message outside the 24-hour window refused (131047)');
+          return sendGraphError(reply, 131047, 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.');
         }
-        const message = parsed.data;
         const callbackData = message.biz_opaque_callback_data ?? null;
         const stored = store.add({
           id: `wamid.${randomBytes(30).toString('base64')}`,
@@ -210,11 +275,15 @@ export function registerWhatsAppSimulator(app: SandboxHttp, options: WhatsAppSim
           receivedAt: new Date().toISOString(),
           phoneNumberId: params.phoneNumberId,
           waId: message.to.replace(/\D/g, ''),
-          type: 'text',
-          text: { body: message.text.body, previewUrl: message.text.preview_url ?? false },
           callbackData,
+          ...content.value,
         });
-        request.log.info({ messageId: stored.id, communicationId: stored.communicationId }, 'whatsapp message stored');
+        request.log.info({ messageId: stored.id, communicationId: stored.communicationId, type: stored.type }, 'whatsapp message stored');
+        try {
+          options.onStored?.(stored);
+        } catch (error) {
+          request.log.error({ err: error, messageId: stored.id }, 'whatsapp onStored hook failed');
+        }
         return {
           messaging_product: 'whatsapp',
           contacts: [{ input: stored.to, wa_id: stored.waId }],
