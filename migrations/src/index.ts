@@ -6,6 +6,7 @@ import * as strategyAndTiming from './0004-strategy-and-timing';
 import * as attachments from './0005-attachments';
 import * as emailTemplates from './0006-email-templates';
 import * as providerMessageIndex from './0007-provider-message-index';
+import * as inboundMessages from './0008-inbound-messages';
 
 /**
  * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
@@ -20,4 +21,5 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0005-attachments': attachments,
   '0006-email-templates': emailTemplates,
   '0007-provider-message-index': providerMessageIndex,
+  '0008-inbound-messages': inboundMessages,
 });

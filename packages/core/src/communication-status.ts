@@ -38,6 +38,12 @@ export const CommunicationStatus = CommunicationStatusSchema.enum;
  * `attempt_count`, and every write of the pipeline is conditional on the attempt it belongs to,
  * so the pair (attempt, status) still only moves forward and a stale job changes nothing.
  *
+ * The second loop is `sent → queued`, for the same reason: the provider took an SMS or WhatsApp
+ * message and later reported it undelivered (a signed status callback, recorded once by its event
+ * id) while the plan still has a channel not tried, so the message goes back to the queue for
+ * that channel. It too raises the attempt, and a late callback of the old attempt names the old
+ * provider message id, which no longer matches.
+ *
  * - `batched` only from `scheduled`, when the digest the message waits in is flushed.
  * - `cancelled` only before sending starts (opt-out, erasure, an operator's cancel).
  * - `failed` while in flight, and after `sent` when the provider later reports it undelivered.
@@ -51,7 +57,7 @@ export const statusTransitions: Readonly<Record<CommunicationStatus, readonly Co
     batched: [],
     queued: ['sending', 'cancelled', 'failed', 'bounced'],
     sending: ['queued', 'sent', 'failed', 'bounced'],
-    sent: ['delivered', 'opened', 'clicked', 'responded', 'failed', 'bounced'],
+    sent: ['queued', 'delivered', 'opened', 'clicked', 'responded', 'failed', 'bounced'],
     delivered: ['opened', 'clicked', 'responded'],
     opened: ['clicked', 'responded'],
     clicked: ['responded'],

@@ -13,3 +13,4 @@ export * from './strategy';
 export * from './plain-text';
 export * from './tracking';
 export * from './file-type';
+export * from './inbound-reply';

@@ -14,10 +14,10 @@ describe('status machine', () => {
     for (let i = 0; i < mainLine.length - 1; i++) expect(canTransition(mainLine[i]!, mainLine[i + 1]!)).toBe(true);
   });
 
-  it('never moves backwards along the main line, nor stays in place, except sending → queued (retry or fallback)', () => {
+  it('never moves backwards along the main line, nor stays in place, except sending → queued (retry or fallback) and sent → queued (fallback after a late provider failure)', () => {
     for (let i = 0; i < mainLine.length; i++) {
       for (let j = 0; j <= i; j++) {
-        const expected = mainLine[i] === 'sending' && mainLine[j] === 'queued';
+        const expected = (mainLine[i] === 'sending' || mainLine[i] === 'sent') && mainLine[j] === 'queued';
         expect([mainLine[i], mainLine[j], canTransition(mainLine[i]!, mainLine[j]!)]).toEqual([mainLine[i], mainLine[j], expected]);
       }
     }
@@ -58,8 +58,9 @@ describe('status machine', () => {
     }
   });
 
-  it('has no cycle but the retry loop queued → sending → queued', () => {
+  it('has no cycle but the retry loop queued → sending → queued and the late-failure loop queued → sending → sent → queued', () => {
     expect(canTransition('sending', 'queued')).toBe(true);
+    expect(canTransition('sent', 'queued')).toBe(true);
     // Depth-first search for a cycle in the transition graph, the retry edge left out.
     const visiting = new Set<CommunicationStatus>();
     const done = new Set<CommunicationStatus>();
@@ -67,7 +68,7 @@ describe('status machine', () => {
       if (done.has(status)) return;
       expect(visiting.has(status)).toBe(false);
       visiting.add(status);
-      statusTransitions[status].filter((to) => !(status === 'sending' && to === 'queued')).forEach(visit);
+      statusTransitions[status].filter((to) => !((status === 'sending' || status === 'sent') && to === 'queued')).forEach(visit);
       visiting.delete(status);
       done.add(status);
     };

@@ -49,3 +49,4 @@ export * from './engagement-repository';
 export * from './template-repository';
 export * from './email-suppression';
 export * from './provider-events';
+export * from './inbound-repository';

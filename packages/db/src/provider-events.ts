@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import type { CommunicationStatus, MessageChannel } from '@crm/core';
+import { nextChannel, type CommunicationStatus, type ErrorCategory, type MessageChannel } from '@crm/core';
 import type { Executor } from './communication-repository';
 import type { Database } from './schema';
 
@@ -22,12 +22,17 @@ export interface ProviderStatusInput {
   readonly status: 'sent' | 'delivered' | 'failed' | 'read';
   /** The provider's error code of a failure. */
   readonly errorCode?: string;
+  /** What that failure means (the provider's delivery-error table); decides whether another channel is tried. @defaultValue 'permanent' */
+  readonly errorCategory?: ErrorCategory;
   /** When it happened; stamps `delivered_at` / `opened_at` / `failed_at`. */
   readonly at: Date;
 }
 
 /**
  * - `applied`: logged, and the communication moved `from` → `to`.
+ * - `fallback`: a `failed` status of a `sent` message whose plan has a channel not yet tried:
+ *   logged, and the message moved `sent → queued` awaiting the fallback to that channel; the
+ *   caller enqueues the `crm.fallback` job (the reconciler restores it if the caller dies first).
  * - `duplicate`: this event was recorded before; nothing changed.
  * - `stale`: logged, the status did not move (already there or beyond: a late `sent`, a
  *   `delivered` after `read`, anything after `failed`).
@@ -35,6 +40,7 @@ export interface ProviderStatusInput {
  */
 export type ProviderStatusResult =
   | { readonly outcome: 'applied'; readonly communicationId: string; readonly from: CommunicationStatus; readonly to: 'delivered' | 'opened' | 'failed'; readonly at: Date }
+  | { readonly outcome: 'fallback'; readonly communicationId: string; readonly failedChannel: MessageChannel; readonly category: ErrorCategory; readonly at: Date }
   | { readonly outcome: 'duplicate' | 'stale'; readonly communicationId: string }
   | { readonly outcome: 'unknown_message' };
 
@@ -55,7 +61,7 @@ async function record(trx: Transaction<Database>, input: ProviderStatusInput): P
   // each sees the status the previous one left.
   const row = await trx
     .selectFrom('crm_communications')
-    .select(['id', 'status', 'channel', 'attempt_count'])
+    .select(['id', 'status', 'channel', 'attempt_count', 'channel_plan', 'channels_tried'])
     .where('provider_message_id', '=', input.providerMessageId)
     .where('channel', '=', channelOf[input.provider])
     .orderBy('created_at', 'desc')
@@ -65,7 +71,11 @@ async function record(trx: Transaction<Database>, input: ProviderStatusInput): P
   if (!row) return { outcome: 'unknown_message' };
 
   const move = input.status === 'sent' ? null : moves[input.status];
-  const to = move && (move.from as readonly CommunicationStatus[]).includes(row.status) ? move.to : null;
+  const moved = move && (move.from as readonly CommunicationStatus[]).includes(row.status) ? move.to : null;
+  // A late failure with a channel left in the plan goes back to the queue for it instead of ending.
+  const fallbackTo = moved === 'failed' ? nextChannel(row.channel_plan, row.channels_tried) : null;
+  const to: CommunicationStatus | null = fallbackTo ? 'queued' : moved;
+  const category: ErrorCategory = input.errorCategory ?? 'permanent';
 
   const logged = await trx
     .insertInto('crm_delivery_logs')
@@ -80,29 +90,45 @@ async function record(trx: Transaction<Database>, input: ProviderStatusInput): P
       provider_message_id: input.providerMessageId,
       provider_event_id: input.providerEventId,
       error_code: input.errorCode ?? null,
-      detail: JSON.stringify({ status: input.status, at: input.at.toISOString(), moved: to !== null }),
+      ...(moved === 'failed' && { error_category: category }),
+      detail: JSON.stringify({ status: input.status, at: input.at.toISOString(), moved: to !== null, ...(fallbackTo && { fallbackTo }) }),
     })
     .onConflict((oc) => oc.columns(['provider', 'provider_event_id']).where('provider_event_id', 'is not', null).doNothing())
     .returning('id')
     .executeTakeFirst();
   if (!logged) return { outcome: 'duplicate', communicationId: row.id };
-  if (to === null) return { outcome: 'stale', communicationId: row.id };
+  if (moved === null) return { outcome: 'stale', communicationId: row.id };
+  const lastError = `${input.provider} reported the message undelivered${input.errorCode === undefined ? '' : ` (error ${input.errorCode})`}`;
+
+  if (fallbackTo && row.channel) {
+    await trx
+      .updateTable('crm_communications')
+      .set({
+        status: 'queued',
+        queued_at: new Date(),
+        awaiting_fallback: true,
+        next_attempt_at: null,
+        last_error: lastError,
+        last_error_code: input.errorCode ?? null,
+        last_error_category: category,
+        updated_at: new Date(),
+      })
+      .where('id', '=', row.id)
+      .execute();
+    return { outcome: 'fallback', communicationId: row.id, failedChannel: row.channel, category, at: input.at };
+  }
 
   await trx
     .updateTable('crm_communications')
     .set({
-      status: to,
-      [stampOf[to]]: input.at,
+      status: moved,
+      [stampOf[moved]]: input.at,
       updated_at: new Date(),
-      ...(to === 'failed' && {
-        last_error: `${input.provider} reported the message undelivered${input.errorCode === undefined ? '' : ` (error ${input.errorCode})`}`,
-        last_error_code: input.errorCode ?? null,
-        failure_reason: 'provider_undelivered',
-      }),
+      ...(moved === 'failed' && { last_error: lastError, last_error_code: input.errorCode ?? null, last_error_category: category, failure_reason: 'provider_undelivered' }),
     })
     .where('id', '=', row.id)
     .execute();
-  return { outcome: 'applied', communicationId: row.id, from: row.status, to, at: input.at };
+  return { outcome: 'applied', communicationId: row.id, from: row.status, to: moved, at: input.at };
 }
 
 /**
@@ -110,7 +136,8 @@ async function record(trx: Transaction<Database>, input: ProviderStatusInput): P
  * communication by the provider's message id (on that provider's channel), logs a `webhook`
  * row with the provider's event id (a repeat of the event stops here: `duplicate`), and moves
  * the status forward only: `delivered` from `sent`; `read` → `opened` from `sent` or
- * `delivered`; `failed` → `failed` from `sent` (with `last_error_code`). `sent` never moves
+ * `delivered`; `failed` → `failed` from `sent` (with `last_error_code`), or back to `queued`
+ * awaiting the fallback when the plan still has a channel (`fallback`). `sent` never moves
  * (the worker set it when the provider accepted the message).
  *
  * @example

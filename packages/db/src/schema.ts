@@ -131,6 +131,27 @@ export interface AttachmentsTable {
   created_at: GeneratedTimestamp;
 }
 
+/** A client's inbound SMS or WhatsApp message (see migration 0008). */
+export interface InboundMessagesTable {
+  id: Generated<string>;
+  provider: 'twilio' | 'whatsapp';
+  provider_message_id: string;
+  channel: 'sms' | 'whatsapp';
+  /** HMAC-SHA256 of the sender's normalised number with the blind-index key. */
+  from_hash: Buffer;
+  client_id: string | null;
+  communication_id: string | null;
+  kind: 'opt_out' | 'opt_in' | 'help' | 'reply';
+  keyword: string | null;
+  selection: number | null;
+  /** A WhatsApp button or list row id that was tapped. */
+  reply_id: string | null;
+  /** The text, pgcrypto-encrypted. */
+  body_encrypted: Buffer | null;
+  received_at: Timestamp;
+  created_at: GeneratedTimestamp;
+}
+
 /** What a delivery-log row records; see {@link DeliveryLogEntry}. */
 export const deliveryLogEvents = [
   'created',
@@ -147,6 +168,7 @@ export const deliveryLogEvents = [
   'clicked',
   'unsubscribed',
   'bounced',
+  'responded',
 ] as const;
 export type DeliveryLogEvent = (typeof deliveryLogEvents)[number];
 
@@ -189,6 +211,7 @@ export interface Database {
   crm_communication_templates: CommunicationTemplatesTable;
   crm_delivery_logs: DeliveryLogsTable;
   crm_digests: DigestsTable;
+  crm_inbound_messages: InboundMessagesTable;
 }
 
 export type CommunicationRow = Selectable<CommunicationsTable>;

@@ -26,7 +26,7 @@ const indexes = async () =>
 
 /** The tables of 0001 alone, and of every migration. */
 const initialTables = ['crm_client_preferences', 'crm_communication_templates', 'crm_communications', 'crm_delivery_logs'];
-const allTables = ['crm_api_keys', 'crm_attachments', 'crm_client_preferences', 'crm_communication_templates', 'crm_communications', 'crm_delivery_logs', 'crm_digests'];
+const allTables = ['crm_api_keys', 'crm_attachments', 'crm_client_preferences', 'crm_communication_templates', 'crm_communications', 'crm_delivery_logs', 'crm_digests', 'crm_inbound_messages'];
 const migrationNames = Object.keys(migrations);
 /** Reverts migrations until only the first one is applied. */
 const downToFirst = async () => {
@@ -48,7 +48,7 @@ describe('migrations', () => {
       'crm_communications_idempotency_key_uq', 'crm_communications_created_idx', 'crm_communications_plan_idx',
       'crm_communications_client_idx', 'crm_communications_status_idx', 'crm_communications_channel_idx',
       'crm_client_preferences_email_hash_idx', 'crm_client_preferences_phone_hash_idx', 'crm_delivery_logs_communication_idx',
-      'crm_communications_provider_message_idx',
+      'crm_communications_provider_message_idx', 'crm_inbound_messages_from_idx', 'crm_inbound_messages_provider_message_uq',
     ]));
     const { rows } = await sql<{ extname: string }>`SELECT extname FROM pg_extension WHERE extname = 'pgcrypto'`.execute(t.db);
     expect(rows).toHaveLength(1);

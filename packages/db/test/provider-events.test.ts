@@ -16,7 +16,7 @@ const keys = testPiiKeys;
 
 let clients = 0;
 /** A communication the worker sent on `channel`, with the provider's message id. */
-async function sent(channel: 'sms' | 'whatsapp'): Promise<{ id: string; messageId: string }> {
+async function sent(channel: 'sms' | 'whatsapp', plan: readonly ('sms' | 'whatsapp' | 'email')[] = [channel]): Promise<{ id: string; messageId: string }> {
   const clientId = `client-${++clients}`;
   await upsertClientContact(t.db, keys, { clientId, phone: '+14155550123' });
   const { communication } = await CommunicationRepository.save(t.db, {
@@ -26,7 +26,7 @@ async function sent(channel: 'sms' | 'whatsapp'): Promise<{ id: string; messageI
   const { id } = communication;
   const provider = channel === 'sms' ? 'twilio' : 'whatsapp';
   const messageId = channel === 'sms' ? `SM${randomBytes(16).toString('hex')}` : `wamid.${randomBytes(12).toString('base64')}`;
-  await queueOnFirstChannelMany(t.db, [{ id, channel, plan: [channel], reason: 'test' }]);
+  await queueOnFirstChannelMany(t.db, [{ id, channel, plan: [...plan], reason: 'test' }]);
   await claimAttempts(t.db, keys, [{ id, attempt: 1, channel, provider }]);
   expect(await recordSentMany(t.db, [{ id, attempt: 1, channel, provider, providerMessageId: messageId, latencyMs: 5, detail: {} }])).toEqual([true]);
   return { id, messageId };
@@ -120,5 +120,26 @@ describe('recordProviderStatus', () => {
     const result = await t.db.transaction().execute((trx) => recordProviderStatus(trx, sms(messageId, 'delivered')));
     expect(result.outcome).toBe('applied');
     expect((await row(id)).status).toBe('delivered');
+  });
+
+  it('sends a late failure back to the queue for the next channel of the plan, once; the old message id no longer moves it', async () => {
+    const { id, messageId } = await sent('sms', ['sms', 'whatsapp', 'email']);
+    const at = new Date('2026-03-01T10:00:09Z');
+    expect(await recordProviderStatus(t.db, sms(messageId, 'failed', 'undelivered', { errorCode: '30003', errorCategory: 'transient', at }))).toEqual({
+      outcome: 'fallback', communicationId: id, failedChannel: 'sms', category: 'transient', at,
+    });
+    expect(await row(id)).toMatchObject({ status: 'queued', awaiting_fallback: true, channel: 'sms', last_error_code: '30003', last_error_category: 'transient', failed_at: null });
+    // The replayed callback is a duplicate; the failed (after undelivered) is stale: the row is queued now.
+    expect((await recordProviderStatus(t.db, sms(messageId, 'failed', 'undelivered', { errorCode: '30003' }))).outcome).toBe('duplicate');
+    expect((await recordProviderStatus(t.db, sms(messageId, 'failed', 'failed', { errorCode: '30003' }))).outcome).toBe('stale');
+    expect((await recordProviderStatus(t.db, sms(messageId, 'delivered'))).outcome).toBe('stale');
+    expect(await webhookLogs(id)).toEqual(['undelivered:sent>queued', 'failed:queued>', 'delivered:queued>']);
+  });
+
+  it('ends failed when the failed channel was the last of the plan', async () => {
+    const { id, messageId } = await sent('whatsapp', ['whatsapp']);
+    const result = await recordProviderStatus(t.db, { provider: 'whatsapp', providerMessageId: messageId, providerEventId: `${messageId}:failed`, status: 'failed', errorCode: '131026', at: new Date() });
+    expect(result).toMatchObject({ outcome: 'applied', to: 'failed' });
+    expect(await row(id)).toMatchObject({ status: 'failed', last_error_category: 'permanent', awaiting_fallback: false });
   });
 });

@@ -160,17 +160,87 @@ function whatsAppStatusOf(item: unknown): ProviderStatusEvent | null {
  * @example parseWhatsAppStatuses(JSON.parse(rawBody)).map((s) => s.status) // ['delivered', 'read']
  */
 export function parseWhatsAppStatuses(body: unknown): ProviderStatusEvent[] {
+  return itemsOf(body, 'statuses').map(whatsAppStatusOf).filter((event) => event !== null);
+}
+
+/** Every item of `entry[].changes[].value[list]` of a Cloud API webhook body, in order; malformed levels are skipped. */
+function itemsOf(body: unknown, list: 'statuses' | 'messages'): unknown[] {
   if (!isObject(body)) return [];
-  const events: ProviderStatusEvent[] = [];
-  for (const entry of arrayOf(body.entry)) {
-    if (!isObject(entry)) continue;
-    for (const change of arrayOf(entry.changes)) {
-      if (!isObject(change) || !isObject(change.value)) continue;
-      for (const item of arrayOf(change.value.statuses)) {
-        const event = whatsAppStatusOf(item);
-        if (event) events.push(event);
-      }
+  return arrayOf(body.entry)
+    .filter(isObject)
+    .flatMap((entry) => arrayOf(entry.changes))
+    .flatMap((change) => (isObject(change) && isObject(change.value) ? arrayOf(change.value[list]) : []));
+}
+
+/** An inbound message (a client writing to us), whichever provider carried it. */
+export interface ProviderInboundMessage {
+  /** Twilio's `MessageSid` or WhatsApp's `wamid.…`: unique per message, for deduplication. */
+  readonly providerMessageId: string;
+  /** The sender: E.164 (Twilio) or the WhatsApp id (digits). Personal data: never log it. */
+  readonly from: string;
+  /** What they typed, or the title of the button or list row they tapped; `null` for media only. */
+  readonly text: string | null;
+  /** A tapped WhatsApp reply button or list row. */
+  readonly reply: { readonly id: string; readonly title: string } | null;
+  /** WhatsApp's `context.id`: our message this one replies to. */
+  readonly contextMessageId: string | null;
+  /** WhatsApp's `timestamp`; for Twilio (which sends none) the time it arrived. */
+  readonly at: Date;
+}
+
+/**
+ * The message of a Twilio inbound-message webhook (the number's "A message comes in" URL), or
+ * `null` when it is not one (no `MessageSid`/`From`, or an outbound status callback).
+ *
+ * @example parseTwilioInbound({ MessageSid: 'SM…', From: '+14155550123', To: '+15005550006', Body: 'STOP', SmsStatus: 'received' }, now)
+ * // { providerMessageId: 'SM…', from: '+14155550123', text: 'STOP', reply: null, contextMessageId: null, at: now }
+ */
+export function parseTwilioInbound(params: TwilioParams, receivedAt: Date): ProviderInboundMessage | null {
+  const sid = single(params.MessageSid) ?? single(params.SmsMessageSid) ?? single(params.SmsSid);
+  const from = single(params.From);
+  if (sid === undefined || !twilioSidPattern.test(sid) || from === undefined || !/^\+?[1-9]\d{5,15}$/.test(from.trim())) return null;
+  // A status callback of one of our messages carries MessageStatus instead of a received message.
+  const state = single(params.SmsStatus) ?? single(params.MessageStatus);
+  if (state !== undefined && state !== 'received') return null;
+  const body = single(params.Body);
+  return { providerMessageId: sid, from: from.trim(), text: body === undefined ? null : body, reply: null, contextMessageId: null, at: receivedAt };
+}
+
+/** One `messages[]` item of a Cloud API webhook, or `null` when unusable. */
+function whatsAppMessageOf(item: unknown): ProviderInboundMessage | null {
+  if (!isObject(item)) return null;
+  const { id, from, timestamp, type } = item;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256 || typeof from !== 'string' || !/^\d{6,16}$/.test(from)) return null;
+  const seconds = typeof timestamp === 'string' && /^\d{1,12}$/.test(timestamp) ? Number(timestamp) : null;
+  if (seconds === null) return null;
+  const context = isObject(item.context) && typeof item.context.id === 'string' ? item.context.id : null;
+  let text: string | null = null;
+  let reply: ProviderInboundMessage['reply'] = null;
+  if (type === 'text' && isObject(item.text) && typeof item.text.body === 'string') text = item.text.body;
+  if (type === 'interactive' && isObject(item.interactive)) {
+    const tapped = item.interactive.button_reply ?? item.interactive.list_reply;
+    if (isObject(tapped) && typeof tapped.id === 'string' && typeof tapped.title === 'string') {
+      reply = { id: tapped.id, title: tapped.title };
+      text = tapped.title;
     }
   }
-  return events;
+  // A tapped quick-reply button of a template message.
+  if (type === 'button' && isObject(item.button) && typeof item.button.text === 'string') {
+    text = item.button.text;
+    if (typeof item.button.payload === 'string') reply = { id: item.button.payload, title: item.button.text };
+  }
+  return { providerMessageId: id, from, text, reply, contextMessageId: context, at: new Date(seconds * 1000) };
+}
+
+/**
+ * Every inbound message in a WhatsApp Cloud API webhook body, in order:
+ * `entry[].changes[].value.messages[]`: text (`text.body`), a tapped reply button or list row
+ * (`interactive.button_reply` / `list_reply`: id and title), or a template's quick-reply button
+ * (`button.payload` / `text`); with `context.id` when it replies to one of our messages.
+ * Statuses, other fields and malformed items are skipped, never thrown on.
+ *
+ * @example parseWhatsAppMessages(JSON.parse(rawBody)).map((m) => m.text) // ['2']
+ */
+export function parseWhatsAppMessages(body: unknown): ProviderInboundMessage[] {
+  return itemsOf(body, 'messages').map(whatsAppMessageOf).filter((message) => message !== null);
 }

@@ -1,6 +1,8 @@
 import {
   metaSignature,
+  parseTwilioInbound,
   parseTwilioStatus,
+  parseWhatsAppMessages,
   parseWhatsAppStatuses,
   twilioSignature,
   verifyMetaSignature,
@@ -140,5 +142,46 @@ describe('parseWhatsAppStatuses', () => {
     for (const junk of [null, 'x', 1, [], {}, { entry: 'x' }, { entry: [null, { changes: 'x' }, { changes: [null, { value: [] }] }] }]) {
       expect(parseWhatsAppStatuses(junk)).toEqual([]);
     }
+  });
+});
+
+describe('parseTwilioInbound and parseWhatsAppMessages', () => {
+  const at = new Date('2026-11-25T12:00:00Z');
+  const sid = `SM${'a'.repeat(32)}`;
+
+  it('reads a received SMS, and refuses status callbacks and malformed senders', () => {
+    expect(parseTwilioInbound({ MessageSid: sid, From: '+14155550123', To: '+15005550006', Body: ' Stop ', SmsStatus: 'received' }, at)).toEqual({
+      providerMessageId: sid, from: '+14155550123', text: ' Stop ', reply: null, contextMessageId: null, at,
+    });
+    expect(parseTwilioInbound({ MessageSid: sid, From: '+14155550123', MessageStatus: 'delivered' }, at)).toBeNull();
+    expect(parseTwilioInbound({ MessageSid: sid, From: 'not a number', Body: 'x' }, at)).toBeNull();
+    expect(parseTwilioInbound({ MessageSid: 'SM1', From: '+14155550123', Body: 'x' }, at)).toBeNull();
+    expect(parseTwilioInbound({ MessageSid: sid, From: '+14155550123' }, at)).toMatchObject({ text: null });
+  });
+
+  it('reads text, button replies, list replies and template quick replies with their context, and skips the rest', () => {
+    const body = {
+      entry: [{ changes: [{ value: { messages: [
+        { from: '14155550123', id: 'wamid.1', timestamp: '1764072000', type: 'text', text: { body: '2' } },
+        { from: '14155550123', id: 'wamid.2', timestamp: '1764072001', type: 'interactive', context: { id: 'wamid.ours' }, interactive: { type: 'button_reply', button_reply: { id: 'option:2', title: 'Saffron Table' } } },
+        { from: '14155550123', id: 'wamid.3', timestamp: '1764072002', type: 'interactive', interactive: { type: 'list_reply', list_reply: { id: 'option:4', title: 'Lumen', description: 'Photos' } } },
+        { from: '14155550123', id: 'wamid.4', timestamp: '1764072003', type: 'button', button: { text: 'Yes', payload: 'option:1' } },
+        { from: '14155550123', id: 'wamid.5', timestamp: '1764072004', type: 'image', image: { id: 'media' } },
+        { from: 'x', id: 'wamid.6', timestamp: '1', type: 'text', text: { body: 'bad sender' } },
+        { from: '14155550123', id: 'wamid.7', type: 'text', text: { body: 'no timestamp' } },
+        null,
+      ] } }, { value: 'not an object' }] }, 'bad entry'],
+    };
+    const messages = parseWhatsAppMessages(body);
+    expect(messages.map((m) => [m.providerMessageId, m.text, m.reply?.id ?? null, m.contextMessageId])).toEqual([
+      ['wamid.1', '2', null, null],
+      ['wamid.2', 'Saffron Table', 'option:2', 'wamid.ours'],
+      ['wamid.3', 'Lumen', 'option:4', null],
+      ['wamid.4', 'Yes', 'option:1', null],
+      ['wamid.5', null, null, null],
+    ]);
+    expect(messages[0]?.at).toEqual(new Date(1_764_072_000_000));
+    expect(parseWhatsAppMessages('nothing')).toEqual([]);
+    expect(parseWhatsAppStatuses(body)).toEqual([]);
   });
 });

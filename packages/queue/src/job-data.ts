@@ -14,14 +14,25 @@ export const jobDataSchemas = Object.freeze({
   /** `due`: the time (epoch ms) a scheduled message wakes up, so that its wake-up job has an id of its own. */
   [QueueName.requests]: z.strictObject({ communicationId, due: z.number().int().nonnegative().optional() }),
   [QueueName.email]: z.strictObject({ communicationId, attempt }),
-  [QueueName.messaging]: z.strictObject({ communicationId, channel: z.enum(['sms', 'whatsapp']), attempt }),
+  /**
+   * `clientId`: the row's client (an opaque id, never a phone number), for the per-recipient
+   * rate limit; jobs added before it existed lack it. Not part of the job id.
+   */
+  [QueueName.messaging]: z.strictObject({ communicationId, channel: z.enum(['sms', 'whatsapp']), attempt, clientId: ExternalIdSchema.optional() }),
   [QueueName.fallback]: z.strictObject({ communicationId, failedChannel: MessageChannelSchema, category: ErrorCategorySchema }),
   [QueueName.digest]: z.strictObject({ clientId: ExternalIdSchema, windowId: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/) }),
-  [QueueName.events]: z.strictObject({
-    communicationId,
-    event: z.enum(['sent', 'delivered', 'opened', 'clicked', 'responded', 'failed', 'bounced']),
-    at: z.iso.datetime(),
-  }),
+  /**
+   * A communication's event, or `client.replied`: a client's inbound message (`inboundId`, a
+   * `crm_inbound_messages` row holding the parsed reply) and the communication it answered, if any.
+   */
+  [QueueName.events]: z.union([
+    z.strictObject({
+      communicationId,
+      event: z.enum(['sent', 'delivered', 'opened', 'clicked', 'responded', 'failed', 'bounced']),
+      at: z.iso.datetime(),
+    }),
+    z.strictObject({ event: z.literal('client.replied'), inboundId: z.uuid(), communicationId: communicationId.optional(), at: z.iso.datetime() }),
+  ]),
 } satisfies Record<QueueName, z.ZodType>);
 
 export type JobData<Q extends QueueName> = z.infer<(typeof jobDataSchemas)[Q]>;
@@ -48,7 +59,8 @@ export function jobIdFor<Q extends QueueName>(queue: Q, data: JobData<Q>): strin
       // The window id alone: a client id may contain `:`.
       return `digest.${String(d.windowId)}`;
     case QueueName.events:
-      return `${String(d.communicationId)}.${String(d.event)}.${Date.parse(String(d.at))}`;
+      // One event per inbound message; a communication's events by kind and time.
+      return d.inboundId !== undefined ? `inbound.${String(d.inboundId)}.replied` : `${String(d.communicationId)}.${String(d.event)}.${Date.parse(String(d.at))}`;
     default:
       throw new TypeError(`unknown queue ${String(queue)}`);
   }

@@ -7,6 +7,7 @@ import type { TemplateStore } from '@crm/delivery';
 import type { Database, PiiKeys } from '@crm/db';
 import type { Logger } from '@crm/observability';
 import type { QueueProducer } from '@crm/queue';
+import type { WhatsAppClient } from '@crm/providers';
 import { ApiKeyAuthenticator, registerApiKeyAuth } from './auth';
 import { registerErrorHandling } from './error-handler';
 import { operatorRoutes, type OperatorAccess } from './operator';
@@ -65,6 +66,13 @@ export interface WebhookSettings {
   readonly whatsappVerifyToken: string;
   /** The public base URL of ingest: Twilio's signature covers the full URL it called. */
   readonly publicBaseUrl: string;
+  /**
+   * A client's answer is matched to a message that asked for one if that was sent at most this
+   * long ago, in ms (`REPLY_WINDOW_HOURS`). @defaultValue 7 days
+   */
+  readonly replyWindowMs?: number;
+  /** Sends WhatsApp's answers to STOP, START and HELP (SMS answers in TwiML). @defaultValue none: those keywords act but get no answer on WhatsApp */
+  readonly whatsappReplies?: WhatsAppClient;
 }
 
 export interface IngestEmailSettings {

@@ -6,3 +6,4 @@ export * from './intake-batcher';
 export * from './ingest';
 export * from './problem';
 export * from './service';
+export { keywordAnswers, twiml } from './routes/webhooks';

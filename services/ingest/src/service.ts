@@ -1,3 +1,4 @@
+import { createWhatsAppClient } from '@crm/providers';
 import { strategySettingsOf, type ServiceStart } from '@crm/runtime';
 import { startIngest } from './ingest';
 
@@ -20,6 +21,8 @@ export const ingestService: ServiceStart = async (runtime) => {
         whatsappAppSecret: config.whatsapp.appSecret,
         whatsappVerifyToken: config.whatsapp.verifyToken,
         publicBaseUrl: config.server.publicBaseUrl,
+        replyWindowMs: config.inbound.replyWindowMs,
+        whatsappReplies: createWhatsAppClient(config.whatsapp),
       },
       email: { trackingSecret: config.email.trackingSecret, machineOpenWindowMs: config.email.machineOpenWindowMs, attachmentMaxTotalBytes: config.email.attachmentMaxTotalBytes },
     },

@@ -2,14 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { claimAttempts, CommunicationRepository, queueOnFirstChannelMany, recordSentMany, upsertClientContact } from '@crm/db';
 import { metaSignature, twilioSignature } from '@crm/providers';
 import type { WebhookSettings } from '@crm/ingest';
-import { startTestIngest, testKeys, type TestIngest } from './support/test-ingest';
+import { startTestIngest, testKeys, testWebhooks, type TestIngest } from './support/test-ingest';
 
-const webhooks: WebhookSettings = {
-  twilioAuthToken: 'twilio-test-auth-token',
-  whatsappAppSecret: 'meta-test-app-secret',
-  whatsappVerifyToken: 'meta-test-verify-token',
-  publicBaseUrl: 'https://crm.example.com',
-};
+const webhooks: WebhookSettings = testWebhooks;
 
 let ingest: TestIngest;
 beforeAll(async () => {
@@ -158,7 +153,7 @@ describe('POST /webhooks/whatsapp', () => {
     const { id, messageId } = await sent('whatsapp');
     const response = await whatsapp(metaBody([statusItem(messageId, 'delivered', 1_700_000_000), statusItem(messageId, 'read', 1_700_000_030)]));
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({ outcomes: ['applied', 'applied'] });
+    expect(response.json()).toEqual({ outcomes: ['applied', 'applied'], messages: [] });
     expect(await row(id)).toMatchObject({ status: 'opened', delivered_at: new Date(1_700_000_000_000), opened_at: new Date(1_700_000_030_000) });
     expect(await events(id)).toEqual(['delivered', 'opened']);
   });
@@ -186,24 +181,24 @@ describe('POST /webhooks/whatsapp', () => {
   it('applies a replayed event once, keeps opened when a late delivered arrives, and records a failure with its code', async () => {
     const a = await sent('whatsapp');
     const read = metaBody([statusItem(a.messageId, 'read', 1_700_000_100)]);
-    expect((await whatsapp(read)).json()).toEqual({ outcomes: ['applied'] });
-    expect((await whatsapp(read)).json()).toEqual({ outcomes: ['duplicate'] });
-    expect((await whatsapp(metaBody([statusItem(a.messageId, 'delivered', 1_700_000_050)]))).json()).toEqual({ outcomes: ['stale'] });
+    expect((await whatsapp(read)).json()).toEqual({ outcomes: ['applied'], messages: [] });
+    expect((await whatsapp(read)).json()).toEqual({ outcomes: ['duplicate'], messages: [] });
+    expect((await whatsapp(metaBody([statusItem(a.messageId, 'delivered', 1_700_000_050)]))).json()).toEqual({ outcomes: ['stale'], messages: [] });
     expect((await row(a.id)).status).toBe('opened');
     expect(await events(a.id)).toEqual(['opened']);
 
     const b = await sent('whatsapp');
     const failed = statusItem(b.messageId, 'failed', 1_700_000_000, { errors: [{ code: 131026, title: 'Message undeliverable' }] });
-    expect((await whatsapp(metaBody([failed]))).json()).toEqual({ outcomes: ['applied'] });
+    expect((await whatsapp(metaBody([failed]))).json()).toEqual({ outcomes: ['applied'], messages: [] });
     expect(await row(b.id)).toMatchObject({ status: 'failed', last_error_code: '131026' });
     expect(await events(b.id)).toEqual(['failed']);
   });
 
   it('answers 200 for an unknown wamid, a body without statuses, and malformed items; 400 for a signed body that is not JSON', async () => {
-    expect((await whatsapp(metaBody([statusItem('wamid.unknown', 'delivered', 1)]))).json()).toEqual({ outcomes: ['unknown_message'] });
+    expect((await whatsapp(metaBody([statusItem('wamid.unknown', 'delivered', 1)]))).json()).toEqual({ outcomes: ['unknown_message'], messages: [] });
     const inbound = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ changes: [{ field: 'messages', value: { messages: [{ id: 'wamid.IN', type: 'text' }] } }] }] });
-    expect((await whatsapp(inbound)).json()).toEqual({ outcomes: [] });
-    expect((await whatsapp(metaBody([null, { id: 1 }, statusItem('wamid.x', 'bogus', 1)]))).json()).toEqual({ outcomes: [] });
+    expect((await whatsapp(inbound)).json()).toEqual({ outcomes: [], messages: [] });
+    expect((await whatsapp(metaBody([null, { id: 1 }, statusItem('wamid.x', 'bogus', 1)]))).json()).toEqual({ outcomes: [], messages: [] });
     for (const body of ['[]', '"text"', '{"entry":{"changes":1}}']) expect((await whatsapp(body)).statusCode).toBe(200);
     const notJson = await whatsapp('{not json');
     expect(notJson.statusCode).toBe(400);

@@ -1,15 +1,21 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { recordProviderStatus, type ProviderStatusResult, type StatusProvider } from '@crm/db';
+import { recordInbound, recordProviderStatus, type InboundChannel, type InboundResult, type ProviderStatusResult, type StatusProvider } from '@crm/db';
 import {
+  categorizeTwilioDeliveryError,
+  categorizeWhatsAppDeliveryError,
+  parseTwilioInbound,
   parseTwilioStatus,
+  parseWhatsAppMessages,
   parseWhatsAppStatuses,
+  type ProviderInboundMessage,
   verifyMetaSignature,
   verifyTwilioSignature,
   type ProviderStatusEvent,
   type TwilioParams,
 } from '@crm/providers';
+import { optionNumberOfReplyId } from '@crm/templates';
 import type { IngestDeps, WebhookSettings } from '../app';
 import { ProblemError } from '../problem';
 
@@ -18,6 +24,26 @@ const WEBHOOK_BODY_LIMIT = 1024 * 1024;
 
 /** The outcome of one status in an answer: what the database did, or `ignored` (not a delivery status). */
 type StatusOutcome = ProviderStatusResult['outcome'] | 'ignored';
+/** The outcome of one inbound message: what it was, or `duplicate` (recorded before), `ignored` (not a message). */
+type InboundOutcome = 'opt_out' | 'opt_in' | 'help' | 'reply' | 'duplicate' | 'ignored';
+
+const DEFAULT_REPLY_WINDOW_MS = 7 * 86_400_000;
+
+/** What the engine answers to the keywords, on SMS (TwiML) and WhatsApp. */
+export const keywordAnswers = Object.freeze({
+  opt_out: 'You are unsubscribed from event planning messages on this channel and will receive no more. Reply START to subscribe again.',
+  opt_in: 'You are subscribed to event planning messages again. Reply STOP to unsubscribe, HELP for help.',
+  help: 'Event planning updates from your planner. Reply with an option number to choose, STOP to unsubscribe, START to subscribe again.',
+});
+
+/** `text` escaped for XML character data. */
+const xmlText = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** A TwiML answer: one `<Message>` per text, or an empty `<Response/>` (no answer). */
+export function twiml(messages: readonly string[]): string {
+  const body = messages.map((text) => `<Message>${xmlText(text)}</Message>`).join('');
+  return `<?xml version="1.0" encoding="UTF-8"?><Response>${body}</Response>`;
+}
 
 /** The `crm.events` event of each status a callback can move a communication to. */
 const eventOf = { delivered: 'delivered', opened: 'opened', failed: 'failed' } as const;
@@ -56,10 +82,19 @@ function sameSecret(a: string, b: string): boolean {
  * - `POST /webhooks/twilio/status`: a Twilio status callback (form-encoded), signed with
  *   `X-Twilio-Signature` over `${publicBaseUrl}${request.url}` (query string included) and the
  *   sorted POST parameters.
+ * - `POST /webhooks/twilio/inbound`: a client's SMS (the number's "a message comes in" webhook),
+ *   signed the same way; answered in TwiML: a keyword's confirmation, else an empty `<Response/>`.
  * - `GET /webhooks/whatsapp`: Meta's subscription handshake: `hub.mode=subscribe` and the
  *   configured `hub.verify_token` answer `hub.challenge` as text/plain; anything else 403.
  * - `POST /webhooks/whatsapp`: a Cloud API webhook, signed with `X-Hub-Signature-256` over the
- *   raw body; every `statuses[]` item of the batch is recorded in order.
+ *   raw body; every `statuses[]` item of the batch is recorded in order, then every `messages[]`
+ *   item (a client writing or tapping a button), answered on WhatsApp for a keyword.
+ *
+ * An inbound message goes through `recordInbound` (deduplicated by its id): STOP and its kin opt
+ * the number out of that channel, START and UNSTOP back in, HELP gets the help text, and anything
+ * else is an answer matched to the message that asked (`responded`, `client.replied` on
+ * `crm.events`). A late `failed` status of a message whose plan has another channel sends it
+ * back to the queue and enqueues its `crm.fallback` job.
  *
  * Each delivery status goes through `recordProviderStatus` (deduplicated by the provider's event
  * id, forward only); a status that moved the communication is announced on `crm.events`.
@@ -78,19 +113,8 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_request, body, done) => done(null, body));
 
-  async function apply(request: FastifyRequest, provider: StatusProvider, event: ProviderStatusEvent): Promise<StatusOutcome> {
-    const result = await recordProviderStatus(deps.db, { provider, ...event });
-    request.log.debug({ provider, providerMessageId: event.providerMessageId, status: event.status, outcome: result.outcome }, 'provider status');
-    if (result.outcome === 'applied') {
-      const data = { communicationId: result.communicationId, event: eventOf[result.to], at: result.at.toISOString() };
-      await deps.producer.enqueue('crm.events', data).catch((error: unknown) =>
-        request.log.warn({ communicationId: result.communicationId, event: data.event, err: { message: (error as Error).message } }, 'delivery event not enqueued'),
-      );
-    }
-    return result.outcome;
-  }
-
-  app.post('/webhooks/twilio/status', { bodyLimit: WEBHOOK_BODY_LIMIT }, async (request, reply) => {
+  /** The form parameters of a Twilio callback whose `X-Twilio-Signature` verifies; else 403. */
+  function verifiedTwilioParams(request: FastifyRequest): TwilioParams {
     const { twilioAuthToken, publicBaseUrl } = settings();
     // Only the form parser above yields a string; any other body cannot carry Twilio's parameters.
     const params: TwilioParams = typeof request.body === 'string' ? parseForm(request.body) : {};
@@ -99,6 +123,88 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
       request.log.warn({ provider: 'twilio' }, 'webhook signature refused');
       throw badSignature('x-twilio-signature');
     }
+    return params;
+  }
+
+  async function apply(request: FastifyRequest, provider: StatusProvider, event: ProviderStatusEvent): Promise<StatusOutcome> {
+    // What a late failure means decides whether another channel is tried (the providers' delivery-error tables).
+    const errorCategory = event.errorCode === undefined ? undefined : provider === 'twilio' ? categorizeTwilioDeliveryError(event.errorCode) : categorizeWhatsAppDeliveryError(event.errorCode);
+    const result = await recordProviderStatus(deps.db, { provider, ...event, ...(errorCategory && { errorCategory }) });
+    request.log.debug({ provider, providerMessageId: event.providerMessageId, status: event.status, outcome: result.outcome }, 'provider status');
+    if (result.outcome === 'applied') {
+      const data = { communicationId: result.communicationId, event: eventOf[result.to], at: result.at.toISOString() };
+      await deps.producer.enqueue('crm.events', data).catch((error: unknown) =>
+        request.log.warn({ communicationId: result.communicationId, event: data.event, err: { message: (error as Error).message } }, 'delivery event not enqueued'),
+      );
+    }
+    if (result.outcome === 'fallback') {
+      // The row awaits its fallback; if this enqueue is lost, the reconciler adds the job from the row.
+      const data = { communicationId: result.communicationId, failedChannel: result.failedChannel, category: result.category };
+      await deps.producer.enqueue('crm.fallback', data).catch((error: unknown) =>
+        request.log.warn({ communicationId: result.communicationId, err: { message: (error as Error).message } }, 'fallback job not enqueued; the reconciler will add it'),
+      );
+      request.log.info({ communicationId: result.communicationId, failedChannel: result.failedChannel, category: result.category }, 'provider reported the message undelivered: falling back');
+    }
+    return result.outcome;
+  }
+
+  /**
+   * Records one inbound message (deduplicated by its id) and announces what it did on
+   * `crm.events`: `responded` for the message it answered (first answer), and `client.replied`
+   * for every answer, with the inbound row's id (the parsed reply lives there, not in Redis).
+   */
+  async function receive(request: FastifyRequest, provider: StatusProvider, channel: InboundChannel, message: ProviderInboundMessage): Promise<InboundResult> {
+    const selection = message.reply ? optionNumberOfReplyId(message.reply.id) : null;
+    const result = await recordInbound(deps.db, deps.keys, {
+      provider,
+      channel,
+      providerMessageId: message.providerMessageId,
+      from: message.from,
+      text: message.text,
+      reply: message.reply ? { id: message.reply.id, selection } : null,
+      contextMessageId: message.contextMessageId,
+      receivedAt: message.at,
+      replyWindowMs: settings().replyWindowMs ?? DEFAULT_REPLY_WINDOW_MS,
+    });
+    if (result.outcome === 'duplicate') {
+      request.log.debug({ provider }, 'inbound message already recorded');
+      return result;
+    }
+    // Never the number or the text: ids and the kind only.
+    request.log.info(
+      { provider, inboundId: result.inboundId, kind: result.reply.kind, communicationId: result.communicationId, clients: result.clientIds.length, preferenceChanged: result.preferenceChanged },
+      'inbound message',
+    );
+    const at = message.at.toISOString();
+    const announce = async (data: Parameters<typeof deps.producer.enqueue<'crm.events'>>[1]) =>
+      deps.producer.enqueue('crm.events', data).catch((error: unknown) =>
+        request.log.warn({ inboundId: result.inboundId, event: data.event, err: { message: (error as Error).message } }, 'reply event not enqueued'),
+      );
+    if (result.responded && result.communicationId) await announce({ communicationId: result.communicationId, event: 'responded', at });
+    if (result.reply.kind === 'reply') {
+      await announce({ event: 'client.replied', inboundId: result.inboundId, ...(result.communicationId && { communicationId: result.communicationId }), at });
+    }
+    return result;
+  }
+
+  /** The keyword's answer, if the message was one. */
+  const answerOf = (result: InboundResult): string | null =>
+    result.outcome === 'recorded' && result.reply.kind !== 'reply' ? keywordAnswers[result.reply.kind] : null;
+
+  app.post('/webhooks/twilio/inbound', { bodyLimit: WEBHOOK_BODY_LIMIT }, async (request, reply) => {
+    const params = verifiedTwilioParams(request);
+    const message = parseTwilioInbound(params, new Date());
+    const answers: string[] = [];
+    if (message) {
+      const answer = answerOf(await receive(request, 'twilio', 'sms', message));
+      if (answer) answers.push(answer);
+    }
+    // Twilio reads the answer as TwiML: a keyword's confirmation, or nothing.
+    return reply.code(200).type('text/xml; charset=utf-8').send(twiml(answers));
+  });
+
+  app.post('/webhooks/twilio/status', { bodyLimit: WEBHOOK_BODY_LIMIT }, async (request, reply) => {
+    const params = verifiedTwilioParams(request);
     const event = parseTwilioStatus(params, new Date());
     const outcomes: StatusOutcome[] = [event ? await apply(request, 'twilio', event) : 'ignored'];
     return reply.code(200).send({ outcomes });
@@ -132,6 +238,19 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
     const outcomes: StatusOutcome[] = [];
     // In order: a batch may hold several statuses of one message.
     for (const event of parseWhatsAppStatuses(body)) outcomes.push(await apply(request, 'whatsapp', event));
-    return reply.code(200).send({ outcomes });
+    const messages: InboundOutcome[] = [];
+    for (const message of parseWhatsAppMessages(body)) {
+      const result = await receive(request, 'whatsapp', 'whatsapp', message);
+      messages.push(result.outcome === 'duplicate' ? 'duplicate' : result.reply.kind);
+      const answer = answerOf(result);
+      const client = settings().whatsappReplies;
+      if (answer && client) {
+        // Best effort, after recording: the opt-out holds whether or not the confirmation goes out.
+        await client.send({ to: message.from, text: answer }).catch((error: unknown) =>
+          request.log.warn({ provider: 'whatsapp', err: { name: (error as Error).name, code: (error as { code?: unknown }).code } }, 'keyword answer not sent'),
+        );
+      }
+    }
+    return reply.code(200).send({ outcomes, messages });
   });
 };

@@ -20,6 +20,14 @@ export interface TestIngest {
 
 export const testKeys = testPiiKeys;
 
+/** Webhook secrets of the tests of ingest's provider webhooks. */
+export const testWebhooks = Object.freeze({
+  twilioAuthToken: 'twilio-test-auth-token',
+  whatsappAppSecret: 'meta-test-app-secret',
+  whatsappVerifyToken: 'meta-test-verify-token',
+  publicBaseUrl: 'https://crm.example.com',
+});
+
 /**
  * @example
  * let ingest: TestIngest;
