@@ -6,6 +6,11 @@ export interface ChannelJobRef {
   readonly communicationId: string;
   readonly channel: MessageChannel;
   readonly attempt: number;
+  /**
+   * The row's client: carried by `crm.messaging` jobs for the per-recipient rate limit (a
+   * job without it has it looked up). Not part of the job id.
+   */
+  readonly clientId?: string;
 }
 
 /** The queue a channel's jobs go to. */
@@ -14,13 +19,17 @@ export const queueOfChannel = (channel: MessageChannel): QueueName => (channel =
 /**
  * Adds the job for attempt `attempt` on `channel` (ids only), `delayMs` from now. The job id
  * is derived from (communication, channel, attempt), so adding it again is a no-op.
+ *
+ * @example
+ * await enqueueChannelJob(producer, { communicationId: row.id, channel: 'sms', attempt: 1, clientId: row.client_id });
  */
 export async function enqueueChannelJob(producer: QueueProducer, ref: ChannelJobRef, delayMs = 0): Promise<string> {
   const options = delayMs > 0 ? { delay: Math.round(delayMs) } : {};
   if (ref.channel === 'email') {
     return producer.enqueue(QueueName.email, { communicationId: ref.communicationId, attempt: ref.attempt }, options);
   }
-  return producer.enqueue(QueueName.messaging, { communicationId: ref.communicationId, channel: ref.channel, attempt: ref.attempt }, options);
+  const data = { communicationId: ref.communicationId, channel: ref.channel, attempt: ref.attempt, ...(ref.clientId !== undefined && { clientId: ref.clientId }) };
+  return producer.enqueue(QueueName.messaging, data, options);
 }
 
 /** The one job an in-flight row needs now, as a pure function of the row. */
@@ -70,7 +79,7 @@ export function expectedJobFor(row: InFlightRow, now: Date = new Date()): Expect
         const data = { communicationId: id };
         return { queue: QueueName.requests, jobId: jobIdFor(QueueName.requests, data), delayMs: 0, data };
       }
-      const ref = { communicationId: id, channel: row.channel, attempt: row.attempt_count };
+      const ref = { communicationId: id, channel: row.channel, attempt: row.attempt_count, clientId: row.client_id };
       const queue = queueOfChannel(row.channel) as typeof QueueName.email | typeof QueueName.messaging;
       const jobId = queue === QueueName.email
         ? jobIdFor(QueueName.email, { communicationId: id, attempt: ref.attempt })

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Runtime } from '@crm/runtime';
 import { ProviderBreakers } from './breakers';
 import type { DeliveryDeps } from './deliver-attempt';
+import { sendRateLimitsFromConfig } from './send-rate-limits';
 import { batchedWrites } from './writes';
 
 /** What every channel worker is started with, from a runtime's config and connections. */
@@ -15,7 +16,9 @@ export interface ChannelWorkerDeps extends DeliveryDeps {
 /**
  * The delivery dependencies of a channel worker service: the runtime's database, producer, keys
  * and logger; one breaker per provider (`config.breaker`); the retry policy; coalesced writes
- * when `WORKER_BATCH_WINDOW_MS` > 0; and the queue settings. Stop the breakers on shutdown.
+ * when `WORKER_BATCH_WINDOW_MS` > 0; the provider rate limits of `config.rateLimits` (Twilio
+ * and WhatsApp, on the worker connection; none when all are off); and the queue settings. Stop
+ * the breakers on shutdown.
  *
  * @example
  * const deps = await channelWorkerDeps(runtime);
@@ -24,6 +27,7 @@ export interface ChannelWorkerDeps extends DeliveryDeps {
  */
 export async function channelWorkerDeps(runtime: Runtime): Promise<ChannelWorkerDeps> {
   const { config } = runtime;
+  const rateLimits = sendRateLimitsFromConfig(config.rateLimits, { redis: runtime.workerConnection(), prefix: config.redis.queuePrefix });
   return {
     db: runtime.db(),
     producer: await runtime.producer(),
@@ -32,6 +36,7 @@ export async function channelWorkerDeps(runtime: Runtime): Promise<ChannelWorker
     breakers: new ProviderBreakers(config.breaker, runtime.logger),
     retry: config.retry,
     ...(config.queue.batchWindowMs > 0 && { writes: batchedWrites(runtime.db(), runtime.keys, { windowMs: config.queue.batchWindowMs }) }),
+    ...(rateLimits && { rateLimits }),
     connection: runtime.workerConnection(),
     prefix: config.redis.queuePrefix,
     concurrency: config.queue.concurrency,

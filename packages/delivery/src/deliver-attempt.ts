@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { decideAfterFailure, type BackoffPolicy, type ErrorCategory, type JsonObject, type MessageChannel } from '@crm/core';
 import { moveCommunication, type ClientContact, type CommunicationRow, type Database, type PiiKeys } from '@crm/db';
@@ -6,6 +7,8 @@ import { ProviderError } from '@crm/providers';
 import { QueueName, type QueueProducer } from '@crm/queue';
 import { BreakerOpenError, type ProviderBreakers } from './breakers';
 import { enqueueChannelJob } from './channel-jobs';
+import type { LimitKey, RateLimitGrant, SendRateLimiter } from './send-rate-limiter';
+import { limitsRecipients, postponeMs, rateLimitKeysFor, type SendRateLimits } from './send-rate-limits';
 import { singleRowWrites, type DeliveryWrites } from './writes';
 
 /** What a channel worker hands to its provider: the row and the decrypted contact details. */
@@ -42,19 +45,28 @@ export interface DeliveryDeps {
   readonly random?: () => number;
   /** How claims and successes are written. @defaultValue one statement per job ({@link singleRowWrites}) */
   readonly writes?: DeliveryWrites;
+  /**
+   * Provider rate limits taken before each call (by the sender's `provider`); a job over them
+   * waits (up to `maxWaitMs`) or is postponed, spending no attempt. @defaultValue no limits
+   */
+  readonly rateLimits?: SendRateLimits;
 }
 
 export interface DeliveryJob {
   readonly communicationId: string;
   readonly attempt: number;
   readonly channel: MessageChannel;
+  /** The row's client, for the per-recipient rate limit; looked up when missing (an older job). */
+  readonly clientId?: string;
 }
 
 export type AttemptOutcome =
   | { readonly outcome: 'sent'; readonly providerMessageId: string }
   | { readonly outcome: 'retry'; readonly delayMs: number; readonly nextAttempt: number }
   | { readonly outcome: 'fallback'; readonly reason: string }
-  | { readonly outcome: 'skipped'; readonly status: string | null };
+  | { readonly outcome: 'skipped'; readonly status: string | null }
+  /** Over a rate limit: nothing was written or sent; run the same job again in `delayMs`. */
+  | { readonly outcome: 'postponed'; readonly delayMs: number };
 
 /** A failure in the terms of the table in ARCHITECTURE.md. */
 interface Failure {
@@ -75,6 +87,14 @@ function asFailure(error: unknown, provider: string): Failure {
 /**
  * One attempt of one channel job, safe to run any number of times:
  *
+ * 0. **Rate limits** (when `deps.rateLimits` limits the sender's provider): the earliest slot
+ *    that the provider account's limit and the recipient's both allow. More than `maxWaitMs`
+ *    away: answers `postponed` having reserved and written nothing (the caller delays the job;
+ *    no attempt is spent). Otherwise it is reserved in both, the claim runs, and the call waits
+ *    for the slot. A call that would leave more than half the limits' margin after its slot (a
+ *    claim slower than the wait, a busy event loop) trades it for the next free one, so that the
+ *    provider, which counts arrivals, never sees calls closer than the limit allows. A job that
+ *    does not claim gives its slot back.
  * 1. **Claim** (one statement): `queued → sending` for exactly this attempt and channel, with an
  *    `attempt_started` log row, returning the decrypted contact. A job whose row has moved on
  *    (sent, cancelled, a later attempt, another channel) does nothing, so a redelivered job
@@ -96,14 +116,48 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
   const log = deps.logger.child({ communicationId: job.communicationId, attempt: job.attempt, channel: job.channel });
   const provider = sender.provider;
 
+  const limits = await rateLimitsOf(deps, job, provider);
+  let slot: { grant: RateLimitGrant; at: number } | null = null;
+  if (limits) {
+    const answer = await limits.limiter.acquire(limits.keys, limits.maxWaitMs);
+    if (!answer.granted) {
+      const delayMs = postponeMs(answer.retryInMs, limits.maxWaitMs);
+      log.debug({ provider, delayMs }, 'over the rate limit: job postponed');
+      return { outcome: 'postponed', delayMs };
+    }
+    slot = { grant: answer, at: performance.now() + answer.waitMs };
+  }
+
   const writes = deps.writes ?? singleRowWrites(db, deps.keys);
-  const claim = await writes.claim({ id: job.communicationId, attempt: job.attempt, channel: job.channel, provider });
+  const release = async () => {
+    if (limits && slot) await limits.limiter.release(limits.keys, slot.grant);
+  };
+  const claim = await writes.claim({ id: job.communicationId, attempt: job.attempt, channel: job.channel, provider }).catch(async (error: unknown) => {
+    await release().catch(() => undefined);
+    throw error;
+  });
   if (!claim.claimed) {
+    await release();
     log.debug({ current: claim.current }, 'attempt not started: the row has moved on');
     return { outcome: 'skipped', status: claim.current?.status ?? null };
   }
   if (claim.resumed) log.warn('resuming an attempt whose earlier run died before recording its result: the provider may receive it twice');
   const row = claim.communication;
+  if (limits && slot) {
+    await sleepUntil(slot.at);
+    // The provider counts arrivals: a call that leaves well after its slot (the claim outlasted
+    // the wait, or a busy event loop ran the timer late) would crowd the window after it. Such a
+    // call gives its slot back and takes the next one, however far (the claim stays).
+    while (performance.now() - slot.at > limits.lateToleranceMs) {
+      log.debug({ provider, lateMs: Math.round(performance.now() - slot.at) }, 'too late for its rate-limit slot: taking the next one');
+      await release();
+      const again = await limits.limiter.acquire(limits.keys);
+      if (!again.granted) break;
+      slot = { grant: again, at: performance.now() + again.waitMs };
+      await sleepUntil(slot.at);
+    }
+    log.debug({ provider, slotAtMs: slot.grant.slotAtMs, lateMs: Math.round((performance.now() - slot.at) * 10) / 10 }, 'rate-limit slot reached: calling the provider');
+  }
 
   const startedAt = performance.now();
   let receipt: SendReceipt;
@@ -129,6 +183,42 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
   if (!applied) log.warn('sent, but the row had moved on meanwhile');
   log.debug({ latencyMs: Math.round(latencyMs) }, 'sent');
   return { outcome: 'sent', providerMessageId: receipt.providerMessageId };
+}
+
+/**
+ * The rate limits of this job's call, if its provider has any: the account's and, for the
+ * recipient's, the job's client (read from the row for a job that does not carry it).
+ */
+async function rateLimitsOf(
+  deps: DeliveryDeps,
+  job: DeliveryJob,
+  provider: string,
+): Promise<{ readonly limiter: SendRateLimiter; readonly keys: LimitKey[]; readonly maxWaitMs: number; readonly lateToleranceMs: number } | null> {
+  const limits = deps.rateLimits;
+  if (!limits || !limits.providers[provider]) return null;
+  let clientId = job.clientId ?? null;
+  if (clientId === null && limitsRecipients(limits, provider)) {
+    clientId = await clientIdOf(deps.db, job.communicationId);
+    // No row (erased): the claim finds nothing to send either.
+    if (clientId === null) return null;
+  }
+  const keys = rateLimitKeysFor(limits, provider, clientId);
+  // A call may leave this much after its slot (a claim slower than the wait, a busy event loop): half the margin.
+  return keys.length > 0 ? { limiter: limits.limiter, keys, maxWaitMs: limits.maxWaitMs, lateToleranceMs: limits.marginMs / 2 } : null;
+}
+
+/**
+ * Sleeps until `target` (a `performance.now()` time) and not less: a timer counts from the event
+ * loop's cached time, which a busy loop leaves behind, so it can fire a little early.
+ */
+async function sleepUntil(target: number): Promise<void> {
+  for (let left = target - performance.now(); left > 0; left = target - performance.now()) await sleep(Math.ceil(left));
+}
+
+/** The client of a communication (one primary-key read), for jobs enqueued without it. */
+async function clientIdOf(db: Kysely<Database>, id: string): Promise<string | null> {
+  const row = await db.selectFrom('crm_communications').select('client_id').where('id', '=', id).executeTakeFirst();
+  return row?.client_id ?? null;
 }
 
 /** Records a failed attempt and schedules what its category asks for: a retry, or the fallback. */
@@ -167,7 +257,7 @@ async function handleFailure(
       detail: { action: effective.spendsAttempt ? 'retry' : 'wait_rate_limit', delayMs: effective.delayMs, failedAttempt: job.attempt },
     });
     if (!moved.applied) return { outcome: 'skipped', status: moved.current?.status ?? null };
-    await enqueueChannelJob(producer, { communicationId: row.id, channel: job.channel, attempt: nextAttempt }, effective.delayMs);
+    await enqueueChannelJob(producer, { communicationId: row.id, channel: job.channel, attempt: nextAttempt, clientId: row.client_id }, effective.delayMs);
     log.info({ ...logFields, delayMs: effective.delayMs, nextAttempt }, 'attempt failed; retry scheduled');
     return { outcome: 'retry', delayMs: effective.delayMs, nextAttempt };
   }

@@ -1,11 +1,14 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '@crm/observability';
 import { jobDataSchemas, type JobData } from './job-data';
 import type { QueueName } from './queue-names';
 
-/** Handles one job's data. Throw `UnrecoverableError` for a failure that no retry can fix. */
-export type JobProcessor<Q extends QueueName> = (data: JobData<Q>, job: Job<JobData<Q>>, signal?: AbortSignal) => Promise<void>;
+/**
+ * Handles one job's data. Throw `UnrecoverableError` for a failure that no retry can fix; call
+ * {@link postponeJob} with `token` (the worker's lock on the job) to run it again later.
+ */
+export type JobProcessor<Q extends QueueName> = (data: JobData<Q>, job: Job<JobData<Q>>, token?: string, signal?: AbortSignal) => Promise<void>;
 
 export interface QueueWorkerOptions<Q extends QueueName> {
   readonly queue: Q;
@@ -47,12 +50,12 @@ export function createQueueWorker<Q extends QueueName>(options: QueueWorkerOptio
 
   const worker = new Worker<JobData<Q>>(
     queue,
-    async (job, _token, signal) => {
+    async (job, token, signal) => {
       const parsed = schema.safeParse(job.data);
       if (!parsed.success) {
         throw new UnrecoverableError(`job data does not match ${queue}: ${parsed.error.issues.map((i) => i.path.join('.') || i.code).join(', ')}`);
       }
-      await processor(parsed.data as JobData<Q>, job, signal);
+      await processor(parsed.data as JobData<Q>, job, token, signal);
     },
     // Check for stalled jobs (a worker that died holding one) as often as a lock lasts.
     { connection, prefix, concurrency, lockDuration, stalledInterval: Math.min(30_000, lockDuration), autorun },
@@ -76,4 +79,22 @@ export function createQueueWorker<Q extends QueueName>(options: QueueWorkerOptio
       await worker.close();
     },
   };
+}
+
+/**
+ * Ends the processing of `job` by moving it to the delayed set until `delayMs` from now, as
+ * BullMQ's "delaying" pattern does: not a failure (no `failed` event) and no attempt spent
+ * (`attemptsMade` stays); the same job, same id and data, runs again then. Only from inside the
+ * processor, with the token it was given. Never returns: it throws BullMQ's `DelayedError`,
+ * which the worker takes as "moved elsewhere"; let it propagate.
+ *
+ * @example
+ * processor: async (data, job, token) => {
+ *   if (overLimit) await postponeJob(job, token, 1_500);
+ * }
+ */
+export async function postponeJob(job: Job, token: string | undefined, delayMs: number): Promise<never> {
+  if (!token) throw new TypeError('postponeJob needs the token the worker gave the processor');
+  await job.moveToDelayed(Date.now() + Math.max(0, Math.round(delayMs)), token);
+  throw new DelayedError();
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { deliverAttempt, type ChannelSender, type DeliveryDeps } from '@crm/delivery';
-import { createQueueWorker, QueueName, type QueueWorker } from '@crm/queue';
+import { createQueueWorker, postponeJob, QueueName, type QueueWorker } from '@crm/queue';
 
 export interface MessagingWorkerOptions extends DeliveryDeps {
   /** One sender per channel of `crm.messaging`. */
@@ -15,10 +15,13 @@ export interface MessagingWorkerOptions extends DeliveryDeps {
 }
 
 /**
- * Consumes `crm.messaging` (`{ communicationId, channel: sms | whatsapp, attempt }`): each job
- * is one attempt of the shared delivery protocol ({@link deliverAttempt}) with that channel's
- * sender: claimed on the row, sent through the provider's breaker, recorded, then retried or
- * handed to the fallback by error category.
+ * Consumes `crm.messaging` (`{ communicationId, channel: sms | whatsapp, attempt, clientId? }`):
+ * each job is one attempt of the shared delivery protocol ({@link deliverAttempt}) with that
+ * channel's sender: a slot under the provider's rate limits (`rateLimits`: the account's and
+ * the recipient's), claimed on the row, sent through the provider's breaker, recorded, then
+ * retried or handed to the fallback by error category. A job over a rate limit by more than
+ * `maxWaitMs` is moved back to the delayed set ({@link postponeJob}): not failed, no attempt
+ * spent, its row still `queued`.
  *
  * @example
  * const worker = startMessagingWorker({ ...deliveryDeps, senders: { sms, whatsapp }, connection, prefix });
@@ -35,8 +38,10 @@ export function startMessagingWorker(options: MessagingWorkerOptions): QueueWork
     concurrency,
     ...(lockDurationMs !== undefined && { lockDuration: lockDurationMs }),
     logger: deps.logger,
-    processor: async (data) => {
-      await deliverAttempt(deps, { communicationId: data.communicationId, attempt: data.attempt, channel: data.channel }, senders[data.channel]);
+    processor: async (data, job, token) => {
+      const { communicationId, attempt, channel, clientId } = data;
+      const result = await deliverAttempt(deps, { communicationId, attempt, channel, ...(clientId !== undefined && { clientId }) }, senders[channel]);
+      if (result.outcome === 'postponed') await postponeJob(job, token, result.delayMs);
     },
   });
 }

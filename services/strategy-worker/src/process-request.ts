@@ -159,7 +159,11 @@ export async function processRequestBatch(deps: StrategyDeps, ids: readonly stri
     deps.producer.enqueueMany(QueueName.email, queued.filter((d) => d.channel === 'email').map((d) => ({ communicationId: d.id, attempt: 1 }))),
     deps.producer.enqueueMany(
       QueueName.messaging,
-      queued.flatMap((d) => (d.channel === 'email' ? [] : [{ communicationId: d.id, channel: d.channel, attempt: 1 }])),
+      queued.flatMap((d) => {
+        if (d.channel === 'email') return [];
+        const clientId = rows.get(d.id)?.client_id;
+        return [{ communicationId: d.id, channel: d.channel, attempt: 1, ...(clientId !== undefined && { clientId }) }];
+      }),
     ),
   ]);
   for (const decision of decisions) {
@@ -283,7 +287,7 @@ export async function processRequest(
     log.debug({ at: result.at.toISOString() }, 'scheduled');
     return { outcome: 'scheduled', at: result.at };
   }
-  await enqueueChannelJob(deps.producer, { communicationId: row.id, channel: first, attempt: 1 });
+  await enqueueChannelJob(deps.producer, { communicationId: row.id, channel: first, attempt: 1, clientId: row.client_id });
   if (result.copyId) await deps.producer.enqueue(QueueName.requests, { communicationId: result.copyId });
   log.debug({ channel: first, copy: result.copyId }, 'queued');
   return { outcome: 'queued', channel: first, attempt: 1 };
@@ -379,7 +383,7 @@ export async function processFallback(deps: StrategyDeps, communicationId: strin
     return { moved, delayMs: later ? time.sendAt.getTime() - now.getTime() : 0 };
   });
   if (!result.moved.applied) return { outcome: 'unchanged', status: result.moved.current?.status ?? null };
-  await enqueueChannelJob(deps.producer, { communicationId: row.id, channel: next, attempt }, result.delayMs);
+  await enqueueChannelJob(deps.producer, { communicationId: row.id, channel: next, attempt, clientId: row.client_id }, result.delayMs);
   log.info({ next, attempt, category: row.last_error_category, delayMs: result.delayMs }, 'falling back to the next channel');
   return { outcome: 'queued', channel: next, attempt };
 }
