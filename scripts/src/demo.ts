@@ -9,6 +9,11 @@ export interface DemoOptions {
   readonly sandbox: Sandbox;
   readonly db: Kysely<Database>;
   readonly say: (line: string) => void;
+  /**
+   * Where the sandbox posts its callbacks and the client's replies (PUBLIC_BASE_URL). The reply
+   * demo runs only when that is this ingest. @defaultValue `ingestUrl`
+   */
+  readonly publicBaseUrl?: string;
   /** @defaultValue 30000 */
   readonly timeoutMs?: number;
 }
@@ -25,7 +30,8 @@ export function zoneWithLocalHour(now: Date, from: number, to: number): string {
 /**
  * Sends one welcome message through the public API, as a workflow node would, and shows it
  * arriving in the sandbox mailbox with its status history; then shows a channel fallback (email
- * refused by the sandbox, WhatsApp next). Resolves `true` when both ended as expected.
+ * refused by the sandbox, WhatsApp next), a client answering vendor options by SMS, and a dry
+ * run at night. Resolves `true` when each ended as expected.
  */
 export async function runDemo(options: DemoOptions): Promise<boolean> {
   const { ingestUrl, apiKey, sandbox, db, say, timeoutMs = 30_000 } = options;
@@ -60,16 +66,71 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
     return false;
   }
   // The status moves to `sent` right after the SMTP server's 250 reply.
-  const deadline = Date.now() + timeoutMs;
-  let row = await CommunicationRepository.findById(db, id);
-  while (row?.status !== 'sent' && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    row = await CommunicationRepository.findById(db, id);
-  }
+  const row = await waitForRow(db, id, timeoutMs, (status) => status === 'sent');
   await printLog(db, id, row?.status ?? 'missing', say);
   say(`demo: read it at ${sandbox.httpUrl}/smtp/messages`);
   if (row?.status !== 'sent') return false;
-  return (await runFallbackDemo(options, zone)) && (await runQuietHoursPreview(options));
+  return (await runFallbackDemo(options, zone)) && (await runReplyDemo(options, zone)) && (await runQuietHoursPreview(options));
+}
+
+/** Polls the communication until `done` holds for its row (or the time is up); answers the last row read. */
+async function waitForRow(db: Kysely<Database>, id: string, timeoutMs: number, done: (status: string) => boolean) {
+  const deadline = Date.now() + timeoutMs;
+  let row = await CommunicationRepository.findById(db, id);
+  while (!done(row?.status ?? '') && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    row = await CommunicationRepository.findById(db, id);
+  }
+  return row;
+}
+
+/**
+ * Vendor options by SMS, as the workflow's selection node sends them; the sandbox's Twilio posts
+ * its signed delivery callbacks to ingest (`delivered`), then plays the client answering "2",
+ * which moves the message to `responded` (and emits `client.replied` for the workflow).
+ */
+async function runReplyDemo(options: DemoOptions, zone: string): Promise<boolean> {
+  const { ingestUrl, apiKey, sandbox, db, say, timeoutMs = 30_000 } = options;
+  if (new URL(options.publicBaseUrl ?? ingestUrl).origin !== new URL(ingestUrl).origin) {
+    say(`demo: reply demo skipped: PUBLIC_BASE_URL (${options.publicBaseUrl}) is not this ingest (${ingestUrl}), so provider callbacks would not reach it`);
+    return true;
+  }
+  const phone = '+14155550145';
+  say('demo: POST /api/crm/communications  (vendor options by SMS; the client answers by SMS)');
+  const response = await fetch(`${ingestUrl}/api/crm/communications`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}`, 'idempotency-key': `demo-vendors-${Date.now()}` },
+    body: JSON.stringify({
+      clientId: `demo-client-45-${Date.now()}`,
+      planId: 'demo-plan-7',
+      messageType: 'vendor_options',
+      channel: 'sms',
+      variables: {
+        clientName: 'Katherine', eventName: 'Summer gala',
+        vendors: [{ name: 'Harbourview Hall', price: '$7,200' }, { name: 'Saffron Table Catering', price: '$54 per guest' }, { name: 'Lumen Studio', price: '$2,600' }],
+      },
+      recipient: { phone, timezone: zone },
+    }),
+  });
+  if (response.status !== 202) {
+    say(`demo: ingest answered ${response.status}: ${await response.text()}`);
+    return false;
+  }
+  const { id } = (await response.json()) as { id: string };
+  const sent = await waitForRow(db, id, timeoutMs, (status) => ['sent', 'delivered', 'failed'].includes(status));
+  const [sms] = sandbox.sms.list({ communicationId: id, limit: 1 });
+  if (sms) say(`demo: the sandbox's Twilio got ${sms.numSegments} segment: ${JSON.stringify(sms.body)}`);
+  if (sandbox.callbacks.enabled) await waitForRow(db, id, timeoutMs, (status) => status === 'delivered');
+  if (!sent || sent.status === 'failed') return false;
+  say(`demo: the client answers "2"  (POST ${sandbox.httpUrl}/sms/inbound: a signed Twilio webhook to ${ingestUrl}/webhooks/twilio/inbound)`);
+  const reply = await sandbox.inbound.sms({ from: phone, body: '2' });
+  if (reply.status !== 200) {
+    say(`demo: ingest answered the inbound webhook ${reply.status}`);
+    return false;
+  }
+  const row = await waitForRow(db, id, timeoutMs, (status) => status === 'responded');
+  await printLog(db, id, row?.status ?? 'missing', say);
+  return row?.status === 'responded';
 }
 
 /**
@@ -139,14 +200,11 @@ async function runFallbackDemo(options: DemoOptions, zone: string): Promise<bool
       return false;
     }
     const { id } = (await response.json()) as { id: string };
-    const deadline = Date.now() + timeoutMs;
-    let row = await CommunicationRepository.findById(db, id);
-    while (!['sent', 'failed'].includes(row?.status ?? '') && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      row = await CommunicationRepository.findById(db, id);
-    }
+    // Sent, and then (with the sandbox's callbacks) delivered and read.
+    const delivered = ['sent', 'delivered', 'opened'];
+    const row = await waitForRow(db, id, timeoutMs, (status) => [...delivered, 'failed'].includes(status));
     await printLog(db, id, `${row?.status ?? 'missing'} on ${row?.channel ?? '-'}`, say);
-    return row?.status === 'sent' && row.channel === 'whatsapp';
+    return delivered.includes(row?.status ?? '') && row?.channel === 'whatsapp';
   } finally {
     await fetch(faults, { method: 'DELETE' });
   }

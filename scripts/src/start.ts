@@ -107,7 +107,7 @@ async function main(): Promise<void> {
     say('');
 
     if (!args.has('--no-demo')) {
-      const ok = await runDemo({ ingestUrl, apiKey, sandbox, db: runtime.db(), say });
+      const ok = await runDemo({ ingestUrl, apiKey, sandbox, db: runtime.db(), say, publicBaseUrl: config.server.publicBaseUrl });
       if (args.has('--exit-after-demo')) {
         await stopAll();
         process.exit(ok ? 0 : 1);

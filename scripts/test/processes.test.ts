@@ -1,4 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,12 +76,20 @@ describe('a service on SIGTERM', () => {
 });
 
 describe('npm start', () => {
-  it('brings the engine up, delivers the demo message to the sandbox and stops', async () => {
-    const env = { ...testEnvironment({ DATABASE_URL: t.url, QUEUE_PREFIX: r.prefix, LOG_LEVEL: undefined }), PATH: path };
+  it('brings the engine up, delivers the demo messages to the sandbox, takes the client\'s signed reply and stops', async () => {
+    // A port of its own, so that PUBLIC_BASE_URL names this ingest and the sandbox's callbacks reach it.
+    const port = await freePort();
+    const env = {
+      ...testEnvironment({ DATABASE_URL: t.url, QUEUE_PREFIX: r.prefix, LOG_LEVEL: undefined, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, SANDBOX_CALLBACKS: 'true', SANDBOX_CALLBACK_DELAY_MS: '20' }),
+      PATH: path,
+    };
     const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env);
     expect(result.stdout).toContain('crm-engine is running');
     expect(result.stdout).toMatch(/demo: the sandbox SMTP server received "Welcome, Ada: let's plan Summer gala"/);
     expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is sent/);
+    expect(result.stdout).toMatch(/demo: the sandbox's Twilio got 1 segment: "Hi Katherine/);
+    expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is responded/);
+    expect(result.stdout).toMatch(/webhook +sent → delivered {2}sms/);
     expect(result.code).toBe(0);
   });
 
@@ -114,3 +123,12 @@ describe('npm start', () => {
     expect(result.stdout).toContain('apt-get install -y redis-server');
   });
 });
+
+/** A TCP port free right now on loopback. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

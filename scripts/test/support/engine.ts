@@ -9,7 +9,8 @@ import { strategySettingsOf } from '@crm/runtime';
 import { startMessagingWorker, smsSender, whatsAppSender } from '@crm/messaging-worker';
 import { createSmtpTransport, createTwilioClient, createWhatsAppClient, type EmailTransport } from '@crm/providers';
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
-import { startSandbox, type Sandbox } from '@crm/sandbox';
+import { buildApp, type WebhookSettings } from '@crm/ingest';
+import { startSandbox, type Sandbox, type StartSandboxOptions } from '@crm/sandbox';
 import { startStrategyWorker, type StrategyWorker } from '@crm/strategy-worker';
 import { createTestDatabase, createTestRedis, testEnvironment, testPiiKeys, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
 
@@ -26,6 +27,8 @@ export interface TestEngine {
   readonly breakers: ProviderBreakers;
   /** The email templates, when the engine renders them (`templates: true`). */
   readonly templates: TemplateStore | null;
+  /** Ingest's base URL, when the engine runs it (`webhooks: true`). */
+  readonly ingestUrl: string | null;
   /** What the email worker puts in every email, when it renders templates. */
   readonly emailContent: EmailContentSettings | null;
   strategy: StrategyWorker | null;
@@ -83,6 +86,14 @@ export interface TestEngineOptions {
    * unsubscribe links, as production does. @defaultValue false: the plain skeleton text
    */
   readonly templates?: boolean;
+  /**
+   * Run ingest (on a free port) with its provider webhooks, and let the sandbox post signed
+   * status callbacks (`callbackDelayMs` apart) and inbound messages to it, as the providers do.
+   * @defaultValue false
+   */
+  readonly webhooks?: boolean | { readonly callbackDelayMs?: number };
+  /** More options of the sandbox (e.g. `whatsappWindow`). */
+  readonly sandbox?: Partial<StartSandboxOptions>;
 }
 
 /** The tracking key and public URL of test engines that render templates. */
@@ -113,10 +124,27 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     redisUrl = r.url;
     prefix = r.prefix;
   }
-  const sandbox = await startSandbox({ logger, smtpPort: 0, httpPort: 0 });
   const producerConnection = createRedisConnection({ url: redisUrl, role: 'producer' });
   await waitForRedis(producerConnection);
   const producer = new QueueProducer({ connection: producerConnection, prefix });
+  // Ingest first, when the sandbox is to call its webhooks: the URLs (and Twilio's signature) name its port.
+  // Its public URL is known once it listens; the routes read the settings on every call.
+  const webhookSettings: { -readonly [K in keyof WebhookSettings]: WebhookSettings[K] } = { twilioAuthToken: config.twilio.authToken, whatsappAppSecret: config.whatsapp.appSecret, whatsappVerifyToken: config.whatsapp.verifyToken, publicBaseUrl: '' };
+  const ingest = options.webhooks
+    ? await buildApp({ db: t.db, producer, keys: testKeys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 65_536, webhooks: webhookSettings })
+    : null;
+  const ingestUrl = ingest ? await ingest.listen({ host: '127.0.0.1', port: 0 }) : null;
+  webhookSettings.publicBaseUrl = ingestUrl ?? '';
+  const sandbox = await startSandbox({
+    logger, smtpPort: 0, httpPort: 0,
+    ...(ingestUrl && {
+      callbacks: { enabled: true, delayMs: (typeof options.webhooks === 'object' ? options.webhooks.callbackDelayMs : undefined) ?? 20 },
+      webhooks: { twilioInboundUrl: `${ingestUrl}/webhooks/twilio/inbound`, whatsappUrl: `${ingestUrl}/webhooks/whatsapp`, whatsappAppSecret: config.whatsapp.appSecret },
+    }),
+    ...options.sandbox,
+  });
+  // Ingest answers STOP, START and HELP on WhatsApp through the sandbox's Cloud API.
+  if (ingest) webhookSettings.whatsappReplies = createWhatsAppClient({ ...config.whatsapp, baseUrl: `${sandbox.httpUrl}/whatsapp` });
   const breakers = new ProviderBreakers(options.breaker ?? { errorThresholdPercentage: 50, volumeThreshold: 1_000, rollingCountTimeoutMs: 10_000, resetTimeoutMs: 1_000 }, logger);
   const transport: EmailTransport = createSmtpTransport({
     host: sandbox.host, port: sandbox.smtpPort, secure: false, requireTls: false, user: null, password: null,
@@ -136,6 +164,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     sandbox,
     breakers,
     templates,
+    ingestUrl,
     emailContent,
     strategy: null,
     email: null,
@@ -192,8 +221,8 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         ? startMessagingWorker({
           db: t.db, producer, keys: testKeys, logger, breakers, connection: workerConnection, prefix, retry: options.retry ?? fastRetry, concurrency: 5,
           senders: {
-            sms: smsSender(createTwilioClient({ ...config.twilio, baseUrl: `${sandbox.httpUrl}/twilio` })),
-            whatsapp: whatsAppSender(createWhatsAppClient({ ...config.whatsapp, baseUrl: `${sandbox.httpUrl}/whatsapp` })),
+            sms: smsSender(createTwilioClient({ ...config.twilio, baseUrl: `${sandbox.httpUrl}/twilio` }), { db: t.db, logger, ...(ingestUrl && { publicBaseUrl: ingestUrl }) }),
+            whatsapp: whatsAppSender(createWhatsAppClient({ ...config.whatsapp, baseUrl: `${sandbox.httpUrl}/whatsapp` }), { db: t.db, keys: testKeys, logger }),
           },
         })
         : null;
@@ -215,6 +244,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
       await workerConnection?.quit().catch(() => undefined);
       await templateRedis?.quit().catch(() => undefined);
       await sandbox.stop();
+      await ingest?.close();
       await t.destroy();
       await r?.destroy();
     },

@@ -7,6 +7,9 @@ import { smsSender, whatsAppSender } from './senders';
 /**
  * The messaging worker on a runtime: SMS through Twilio (`config.twilio`) and WhatsApp through
  * the Cloud API (`config.whatsapp`); in sandbox mode both base URLs point at the sandbox.
+ * Before each call it takes the provider's rate limits (`config.rateLimits`: TWILIO_RATE_LIMIT
+ * and SMS_RECIPIENT_RATE_LIMIT, WHATSAPP_RATE_LIMIT and WHATSAPP_RECIPIENT_RATE_LIMIT), shared
+ * by every replica through Redis; {@link channelWorkerDeps} builds them.
  */
 export const messagingWorkerService: ServiceStart = async (runtime) => {
   const { config } = runtime;
@@ -14,8 +17,8 @@ export const messagingWorkerService: ServiceStart = async (runtime) => {
   const worker = startMessagingWorker({
     ...deps,
     senders: {
-      sms: smsSender(createTwilioClient(config.twilio), { publicBaseUrl: config.server.publicBaseUrl }),
-      whatsapp: whatsAppSender(createWhatsAppClient(config.whatsapp)),
+      sms: smsSender(createTwilioClient(config.twilio), { publicBaseUrl: config.server.publicBaseUrl, db: deps.db, logger: deps.logger }),
+      whatsapp: whatsAppSender(createWhatsAppClient(config.whatsapp), { db: deps.db, keys: deps.keys, logger: deps.logger }),
     },
   });
   await worker.ready();

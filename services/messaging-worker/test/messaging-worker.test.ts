@@ -5,6 +5,7 @@ import { CommunicationRepository, upsertClientContact, type CommunicationRow } f
 import { batchedWrites, ProviderBreakers } from '@crm/delivery';
 import { smsSender, startMessagingWorker, whatsAppSender } from '@crm/messaging-worker';
 import { createLogger } from '@crm/observability';
+import { composeSms } from '@crm/templates';
 import { createTwilioClient, createWhatsAppClient } from '@crm/providers';
 import { createRedisConnection, QueueProducer, waitForRedis, type QueueWorker } from '@crm/queue';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
@@ -18,6 +19,8 @@ const logger = createLogger({ service: 'messaging-worker-test', level: 'silent' 
 const keys = testPiiKeys;
 const config = loadConfig(testEnvironment());
 const finalStatuses = ['sent', 'failed', 'bounced', 'cancelled'];
+
+const budgetVariables = { clientName: 'Ada', total: 18500, currency: 'EUR' };
 
 describe('messaging worker', () => {
   let t: TestDatabase;
@@ -49,8 +52,8 @@ describe('messaging worker', () => {
       // As in production (WORKER_BATCH_WINDOW_MS).
       writes: batchedWrites(t.db, keys, { windowMs: 2 }),
       senders: {
-        sms: smsSender(createTwilioClient({ ...config.twilio, baseUrl: `${sandbox.httpUrl}/twilio` }), { publicBaseUrl: 'http://127.0.0.1:3000' }),
-        whatsapp: whatsAppSender(createWhatsAppClient({ ...config.whatsapp, baseUrl: `${sandbox.httpUrl}/whatsapp` })),
+        sms: smsSender(createTwilioClient({ ...config.twilio, baseUrl: `${sandbox.httpUrl}/twilio` }), { publicBaseUrl: 'http://127.0.0.1:3000', db: t.db }),
+        whatsapp: whatsAppSender(createWhatsAppClient({ ...config.whatsapp, baseUrl: `${sandbox.httpUrl}/whatsapp` }), { db: t.db, keys }),
       },
       connection: workerConnection,
       prefix: r.prefix,
@@ -83,7 +86,7 @@ describe('messaging worker', () => {
       urgency: input.urgency ?? 'normal',
       requestedChannel: input.channel ?? null,
       sendAt: null,
-      variables: { clientName: 'Ada', total: 18500, currency: 'EUR' },
+      variables: budgetVariables,
       metadata: {},
       idempotencyKey: null,
       requestHash: null,
@@ -110,7 +113,7 @@ describe('messaging worker', () => {
       id: row.provider_message_id,
       to: '+14155550123',
       from: config.twilio.fromNumber,
-      body: 'Hi Ada, your budget summary is ready. total: 18500, currency: EUR',
+      body: composeSms('budget_summary', budgetVariables).body,
       numSegments: 1,
       statusCallback: `http://127.0.0.1:3000/webhooks/twilio/status?cid=${id}`,
     });
@@ -119,15 +122,14 @@ describe('messaging worker', () => {
     expect(logs.find((log) => log.event === 'attempt_succeeded')).toMatchObject({ channel: 'sms', provider: 'twilio', attempt: 1 });
   });
 
-  it('sends a WhatsApp text through the Cloud API stand-in: sent with the wamid', async () => {
+  it('sends WhatsApp through the Cloud API stand-in: the approved template to a client who has not written, sent with the wamid', async () => {
     const id = await request({ phone: '+14155550124', channel: 'whatsapp' });
     const row = await finished(id);
     expect(row).toMatchObject({ status: 'sent', channel: 'whatsapp' });
     expect(row.provider_message_id).toMatch(/^wamid\./);
     const [message] = sandbox.whatsapp.list({ communicationId: id });
-    expect(message).toMatchObject({ id: row.provider_message_id, waId: '14155550124', callbackData: id });
-    expect(message?.text.body).toContain('*Your budget summary is ready*');
-    expect(message?.text.body).toContain('Hello Ada,');
+    expect(message).toMatchObject({ id: row.provider_message_id, waId: '14155550124', callbackData: id, type: 'template' });
+    expect(message?.type === 'template' && message.template.name).toBe('crm_budget_summary');
   });
 
   it('falls back across channels: an opted-out SMS recipient (Twilio 21610, permanent) gets the message on WhatsApp', async () => {
