@@ -28,7 +28,12 @@ describe('loadConfig', () => {
     expect(config.whatsapp).toMatchObject({ apiVersion: 'v21.0', baseUrl: 'http://127.0.0.1:4010/whatsapp' });
     expect(config.retry).toEqual({ baseDelayMs: 1000, factor: 2, maxDelayMs: 300000, maxAttempts: 5 });
     expect(config.batch).toEqual({ enabled: true, windowMs: 900000, maxItems: 10 });
-    expect(config.sandbox).toEqual({ host: '127.0.0.1', smtpPort: 2525, httpPort: 4010 });
+    expect(config.sandbox).toEqual({ host: '127.0.0.1', smtpPort: 2525, httpPort: 4010, callbacks: true, callbackDelayMs: 200 });
+    expect(config.rateLimits).toEqual({
+      twilio: { max: 10, windowMs: 1_000 }, smsRecipient: { max: 1, windowMs: 1_000 },
+      whatsapp: { max: 80, windowMs: 1_000 }, whatsappRecipient: { max: 1, windowMs: 6_000 }, maxWaitMs: 1_000,
+    });
+    expect(config.inbound).toEqual({ replyWindowMs: 168 * 3_600_000 });
   });
 
   it('parses given values and treats an empty variable as unset', () => {

@@ -4,3 +4,4 @@ export * from './test-redis';
 export * from './wait-for';
 export * from './test-api-key';
 export * from './private-redis';
+export * from './busiest-window';

@@ -9,7 +9,7 @@ import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
 import { strategySettingsOf } from '@crm/runtime';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
 import { startReconciler, startStrategyWorker, type StrategyWorker } from '@crm/strategy-worker';
-import { createTestDatabase, createTestRedis, testEnvironment, testPiiKeys, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
+import { busiestWindow, createTestDatabase, createTestRedis, testEnvironment, testPiiKeys, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
 
 // Provider rate limits with several messaging workers at once: three messaging-worker
 // processes (`node services/messaging-worker/dist/main.js`, as production starts them, each with
@@ -28,16 +28,6 @@ const MESSAGES = 120;
 /** How much later than its slot an arrival may be stamped by the busy test machine (see its use). */
 const ARRIVAL_JITTER_MS = 30;
 
-/** The most arrivals any half-open window of `windowMs` holds, over sorted times. */
-function busiestWindow(sorted: readonly number[], windowMs: number): number {
-  let most = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end++) {
-    while (sorted[end]! - sorted[start]! >= windowMs) start++;
-    most = Math.max(most, end - start + 1);
-  }
-  return most;
-}
 
 interface WorkerProcess {
   readonly child: ChildProcess;
