@@ -106,7 +106,9 @@ describe('npm run bench', () => {
       latencyAtLoad: { offeredRate: 100, n: 40, acceptToProviderCallMs: latency, acceptToSentMs: latency },
     });
     expect(report.engine.throughput).toBeGreaterThan(0);
-    expect(report.statements.perMessage.statements).toBeGreaterThan(1);
+    // The proxy counted something; how many per message depends on how much the workers coalesce
+    // (0.76 in the README's run, 0.78 in a loaded CI run, more when idle): not a test's business.
+    expect(report.statements.perMessage.statements).toBeGreaterThan(0);
     expect(report.redisMemory.keyBytesPerMessage).toBeGreaterThan(0);
     expect(await leftovers(report.resources.databases, report.resources.queuePrefixes)).toEqual({ databases: [], keys: 0 });
   }, 90_000);

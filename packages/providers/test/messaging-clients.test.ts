@@ -2,23 +2,15 @@ import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '@crm/config';
 import { createLogger } from '@crm/observability';
-import { createTwilioClient, createWhatsAppClient, ProviderError } from '@crm/providers';
+import { createTwilioClient, createWhatsAppClient } from '@crm/providers';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
 import { testEnvironment } from '@crm/testing';
+import { thrown } from './support/thrown';
 
 const logger = createLogger({ service: 'providers-test', level: 'silent' });
 // The sandbox-mode configuration: default credentials, which the sandbox accepts.
 const config = loadConfig(testEnvironment());
 
-const thrown = async (promise: Promise<unknown>): Promise<ProviderError> => {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ProviderError) return error;
-    throw error;
-  }
-  throw new Error('expected a ProviderError');
-};
 
 /** A port nothing listens on. */
 const closedPort = async (): Promise<number> => {

@@ -12,19 +12,11 @@ import {
 } from '@crm/providers';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
 import { testEnvironment } from '@crm/testing';
+import { thrown } from './support/thrown';
 
 const logger = createLogger({ service: 'providers-kinds-test', level: 'silent' });
 const config = loadConfig(testEnvironment());
 
-const thrown = async (promise: Promise<unknown>): Promise<ProviderError> => {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ProviderError) return error;
-    throw error;
-  }
-  throw new Error('expected a ProviderError');
-};
 
 const to = '+14155550123';
 const buttons: OutgoingWhatsApp = {
