@@ -23,7 +23,7 @@ function firstPerId<T extends { readonly id: string }>(items: readonly T[]): T[]
 export async function claimAttempts(db: Executor, keys: PiiKeys, inputs: readonly ClaimInput[]): Promise<ClaimResult[]> {
   const unique = firstPerId(inputs);
   if (unique.length === 0) return [];
-  const { rows } = await sql<CommunicationRow & { previous_status: 'queued' | 'sending'; contact_email: string | null; contact_phone: string | null }>`
+  const { rows } = await sql<CommunicationRow & { previous_status: 'queued' | 'sending'; contact_email: string | null; contact_phone: string | null; contact_opt_outs: MessageChannel[] | null }>`
     WITH v AS (
       SELECT * FROM unnest(${unique.map((i) => i.id)}::uuid[], ${unique.map((i) => i.attempt)}::int[],
                            ${unique.map((i) => i.channel)}::crm_channel[], ${unique.map((i) => i.provider)}::text[])
@@ -42,7 +42,7 @@ export async function claimAttempts(db: Executor, keys: PiiKeys, inputs: readonl
       FROM upd JOIN v ON v.id = upd.id
     )
     SELECT upd.*, pgp_sym_decrypt(p.email_encrypted, ${keys.encryptionKey}::text) AS contact_email,
-           pgp_sym_decrypt(p.phone_encrypted, ${keys.encryptionKey}::text) AS contact_phone
+           pgp_sym_decrypt(p.phone_encrypted, ${keys.encryptionKey}::text) AS contact_phone, p.opt_outs AS contact_opt_outs
     FROM upd LEFT JOIN crm_client_preferences p ON p.client_id = upd.client_id`.execute(db);
   const byId = new Map(rows.map((row) => [row.id, row]));
   const claimedOnce = new Set<string>();
@@ -50,8 +50,8 @@ export async function claimAttempts(db: Executor, keys: PiiKeys, inputs: readonl
     const row = byId.get(input.id);
     if (!row || claimedOnce.has(input.id)) return { claimed: false, current: null };
     claimedOnce.add(input.id);
-    const { previous_status: previous, contact_email: email, contact_phone: phone, ...communication } = row;
-    return { claimed: true, resumed: previous === 'sending', communication: communication as CommunicationRow, contact: { email, phone } };
+    const { previous_status: previous, contact_email: email, contact_phone: phone, contact_opt_outs: optOuts, ...communication } = row;
+    return { claimed: true, resumed: previous === 'sending', communication: communication as CommunicationRow, contact: { email, phone }, optOuts: optOuts ?? [] };
   });
 }
 

@@ -194,7 +194,14 @@ export async function moveCommunication(db: Executor, move: PipelineMove): Promi
 }
 
 export type ClaimResult =
-  | { readonly claimed: true; readonly resumed: boolean; readonly communication: CommunicationRow; readonly contact: ClientContact }
+  | {
+      readonly claimed: true;
+      readonly resumed: boolean;
+      readonly communication: CommunicationRow;
+      readonly contact: ClientContact;
+      /** The client's opt-outs as they are now: one that arrived while the job waited still wins. */
+      readonly optOuts: readonly MessageChannel[];
+    }
   | { readonly claimed: false; readonly current: Pick<CommunicationRow, 'status' | 'attempt_count' | 'channel' | 'awaiting_fallback'> | null };
 
 export interface ClaimInput {
@@ -238,13 +245,14 @@ export async function claimAttempt(db: Executor, keys: PiiKeys, input: ClaimInpu
     .select([
       sql<string | null>`pgp_sym_decrypt(p.email_encrypted, ${keys.encryptionKey}::text)`.as('contact_email'),
       sql<string | null>`pgp_sym_decrypt(p.phone_encrypted, ${keys.encryptionKey}::text)`.as('contact_phone'),
+      sql<MessageChannel[] | null>`p.opt_outs`.as('contact_opt_outs'),
     ])
     .executeTakeFirst();
   if (!row) return { claimed: false, current: null };
-  const { contact_email: email, contact_phone: phone, ...rest } = row;
+  const { contact_email: email, contact_phone: phone, contact_opt_outs: optOuts, ...rest } = row;
   const result = toResult(rest);
   if (!result.applied) return { claimed: false, current: result.current };
-  return { claimed: true, resumed: result.from === 'sending', communication: result.communication, contact: { email, phone } };
+  return { claimed: true, resumed: result.from === 'sending', communication: result.communication, contact: { email, phone }, optOuts: optOuts ?? [] };
 }
 
 /** A communication's row as the strategy reads it (the client's preferences come from {@link getRoutingPreferencesMany}). */

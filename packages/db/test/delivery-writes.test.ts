@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import {
   claimAttempt,
   claimAttempts,
@@ -53,10 +54,13 @@ describe('multi-row writes', () => {
       { id: ids[2]!, attempt: 1, channel: 'sms', provider: 'twilio' }, // not its channel
     ]);
     expect(results.map((r) => r.claimed)).toEqual([true, false, false, false]);
-    expect(results[0]).toMatchObject({ claimed: true, resumed: false, contact: { email: `client-${clients - 2}@example.com`, phone: '+14155550123' }, communication: { status: 'sending' } });
+    expect(results[0]).toMatchObject({ claimed: true, resumed: false, contact: { email: `client-${clients - 2}@example.com`, phone: '+14155550123' }, optOuts: [], communication: { status: 'sending' } });
 
     // A second run of the same attempt (its first run died) resumes it.
+    // The client's opt-outs as they are at the claim (an unsubscribe while the job waited).
+    await sql`UPDATE crm_client_preferences SET opt_outs = ARRAY['email'] WHERE client_id = (SELECT client_id FROM crm_communications WHERE id = ${ids[0]!}::uuid)`.execute(t.db);
     const again = await claimAttempt(t.db, keys, { id: ids[0]!, attempt: 1, channel: 'email', provider: 'smtp' });
+    expect(again).toMatchObject({ optOuts: ['email'] });
     expect(again).toMatchObject({ claimed: true, resumed: true });
     expect(await events(ids[0]!)).toEqual(['created:>pending:', 'status_changed:pending>queued:1', 'attempt_started:queued>sending:1', 'attempt_started:sending>sending:1']);
   });

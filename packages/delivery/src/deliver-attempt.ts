@@ -96,7 +96,9 @@ function asFailure(error: unknown, provider: string): Failure {
  *    provider, which counts arrivals, never sees calls closer than the limit allows. A job that
  *    does not claim gives its slot back.
  * 1. **Claim** (one statement): `queued → sending` for exactly this attempt and channel, with an
- *    `attempt_started` log row, returning the decrypted contact. A job whose row has moved on
+ *    `attempt_started` log row, returning the decrypted contact and the client's opt-outs as
+ *    they are now (one for this channel that arrived while the job waited: not sent, handed to
+ *    the fallback as a `permanent` failure with code `opted_out`). A job whose row has moved on
  *    (sent, cancelled, a later attempt, another channel) does nothing, so a redelivered job
  *    never sends twice once its attempt has been recorded.
  * 2. **Send** through the provider's circuit breaker (open: no call, fall back at once).
@@ -143,6 +145,13 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
   }
   if (claim.resumed) log.warn('resuming an attempt whose earlier run died before recording its result: the provider may receive it twice');
   const row = claim.communication;
+  if (claim.optOuts.includes(job.channel)) {
+    // An opt-out (SMS STOP, an email unsubscribe) that arrived while the job waited wins: not
+    // sent; the channel gave up as after a permanent refusal, so the next one is tried.
+    await release();
+    log.info('the client opted out of this channel while the message waited: not sent');
+    return handleFailure(deps, { job, row, provider, log }, { category: 'permanent', code: 'opted_out', message: `the client opted out of ${job.channel}`, retryAfterMs: null }, 0);
+  }
   if (limits && slot) {
     await sleepUntil(slot.at);
     // The provider counts arrivals: a call that leaves well after its slot (the claim outlasted

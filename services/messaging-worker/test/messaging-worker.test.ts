@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { MessageType, UrgencyLevel } from '@crm/core';
 import { loadConfig } from '@crm/config';
-import { CommunicationRepository, upsertClientContact, type CommunicationRow } from '@crm/db';
+import { CommunicationRepository, queueOnFirstChannelMany, recordProviderOptOut, upsertClientContact, type CommunicationRow } from '@crm/db';
 import { batchedWrites, ProviderBreakers } from '@crm/delivery';
 import { smsSender, startMessagingWorker, whatsAppSender } from '@crm/messaging-worker';
 import { createLogger } from '@crm/observability';
@@ -146,6 +146,26 @@ describe('messaging worker', () => {
     expect(sandbox.whatsapp.list({ communicationId: id })).toHaveLength(1);
   });
 
+  it('does not send on a channel the client opted out of while the job waited: falls back to the next one', async () => {
+    const clientId = `client-${++clients}`;
+    await upsertClientContact(t.db, keys, { clientId, phone: '+14155550129' });
+    const { communication } = await CommunicationRepository.save(t.db, {
+      clientId, planId: 'plan-7', messageType: 'budget_summary', urgency: 'normal', requestedChannel: null, sendAt: null,
+      variables: budgetVariables, metadata: {}, idempotencyKey: null, requestHash: null,
+    });
+    const id = communication.id;
+    // Planned and queued on SMS (then WhatsApp) as the strategy would; the STOP arrives before the worker's claim.
+    await queueOnFirstChannelMany(t.db, [{ id, channel: 'sms', plan: ['sms', 'whatsapp'], reason: 'test' }]);
+    expect(await recordProviderOptOut(t.db, clientId, 'sms')).toBe(true);
+    await producer.enqueue('crm.messaging', { communicationId: id, channel: 'sms', attempt: 1, clientId });
+
+    const row = await finished(id);
+    expect(row).toMatchObject({ status: 'sent', channel: 'whatsapp', channels_tried: ['sms', 'whatsapp'] });
+    expect(sandbox.sms.list({ communicationId: id })).toEqual([]);
+    const refused = (await CommunicationRepository.listLogs(t.db, id)).find((log) => log.event === 'attempt_failed');
+    expect(refused).toMatchObject({ channel: 'sms', error_code: 'opted_out', error_category: 'permanent' });
+  });
+
   it('waits out a Twilio rate limit (20429) without spending an attempt, then sends', async () => {
     await sandbox.faults.set('sms', { errorCode: 20429, errorRate: 1, latencyMs: 0, outage: false });
     const id = await request({ phone: '+14155550126', channel: 'sms' });
@@ -170,4 +190,5 @@ describe('messaging worker', () => {
     const sms = await finished(await request({ phone: '+14155550128', channel: 'sms' }));
     expect(sms.status).toBe('sent');
   });
+
 });
