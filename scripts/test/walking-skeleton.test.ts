@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
+import { loadConfig } from '@crm/config';
 import { CommunicationRepository } from '@crm/db';
 import { startEmailWorker } from '@crm/email-worker';
 import { buildApp } from '@crm/ingest';
@@ -8,8 +9,9 @@ import { createSmtpTransport, type EmailTransport } from '@crm/providers';
 import { ProviderBreakers } from '@crm/delivery';
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
 import { startSandbox, type Sandbox } from '@crm/sandbox';
+import { strategySettingsOf } from '@crm/runtime';
 import { startStrategyWorker } from '@crm/strategy-worker';
-import { createTestApiKey, createTestDatabase, createTestRedis, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
+import { createTestApiKey, createTestDatabase, createTestRedis, testEnvironment, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
 
 // The walking skeleton through every real part: ingest (Fastify) → PostgreSQL row → Redis
 // (crm.requests) → strategy worker → Redis (crm.email) → email worker → SMTP → sandbox.
@@ -40,7 +42,8 @@ beforeAll(async () => {
   });
   breakers = new ProviderBreakers({ errorThresholdPercentage: 50, volumeThreshold: 100, rollingCountTimeoutMs: 10_000, resetTimeoutMs: 1_000 }, logger);
   workers = [
-    startStrategyWorker({ db: t.db, producer, logger, connection: workerConnection, prefix: r.prefix, deliverableChannels: ['email'], reconcilerIntervalMs: null }),
+    // The test environment's strategy settings: no quiet hours, whatever the hour the tests run at.
+    startStrategyWorker({ db: t.db, producer, logger, settings: strategySettingsOf(loadConfig(testEnvironment())), connection: workerConnection, prefix: r.prefix, deliverableChannels: ['email'], reconcilerIntervalMs: null }),
     startEmailWorker({
       db: t.db, producer, transport, keys, logger, breakers, connection: workerConnection, prefix: r.prefix,
       retry: { baseDelayMs: 10, factor: 2, maxDelayMs: 50, maxAttempts: 3 },

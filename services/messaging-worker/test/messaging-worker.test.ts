@@ -5,6 +5,7 @@ import { CommunicationRepository, queueOnFirstChannelMany, recordProviderOptOut,
 import { batchedWrites, ProviderBreakers } from '@crm/delivery';
 import { smsSender, startMessagingWorker, whatsAppSender } from '@crm/messaging-worker';
 import { createLogger } from '@crm/observability';
+import { strategySettingsOf } from '@crm/runtime';
 import { composeSms } from '@crm/templates';
 import { createTwilioClient, createWhatsAppClient } from '@crm/providers';
 import { createRedisConnection, QueueProducer, waitForRedis, type QueueWorker } from '@crm/queue';
@@ -41,7 +42,9 @@ describe('messaging worker', () => {
     workerConnection = createRedisConnection({ url: r.url, role: 'worker' });
     producer = new QueueProducer({ connection: producerConnection, prefix: r.prefix });
     breakers = new ProviderBreakers({ errorThresholdPercentage: 50, volumeThreshold: 1_000, rollingCountTimeoutMs: 10_000, resetTimeoutMs: 60_000 }, logger);
-    strategy = startStrategyWorker({ db: t.db, producer, logger, connection: workerConnection, prefix: r.prefix, reconcilerIntervalMs: null });
+    // The test environment's strategy settings: no quiet hours or send windows, so that the result
+    // does not depend on the hour the tests run at (the defaults hold SMS and WhatsApp after 20:00 UTC).
+    strategy = startStrategyWorker({ db: t.db, producer, logger, settings: strategySettingsOf(config), connection: workerConnection, prefix: r.prefix, reconcilerIntervalMs: null });
     messaging = startMessagingWorker({
       db: t.db,
       producer,
