@@ -16,6 +16,7 @@ import {
   type TwilioParams,
 } from '@crm/providers';
 import { optionNumberOfReplyId } from '@crm/templates';
+import type { JobData } from '@crm/queue';
 import type { IngestDeps, WebhookSettings } from '../app';
 import { ProblemError } from '../problem';
 
@@ -126,23 +127,27 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
     return params;
   }
 
+  /**
+   * Enqueues a job after its row is committed; a failure is logged (ids only) and not thrown: the
+   * callback is still answered 200, and PostgreSQL keeps what happened (the reconciler restores a
+   * lost fallback job).
+   */
+  async function enqueueAfterCommit<Q extends 'crm.events' | 'crm.fallback'>(request: FastifyRequest, queue: Q, data: JobData<Q>, what: string): Promise<void> {
+    await deps.producer.enqueue(queue, data).catch((error: unknown) =>
+      request.log.warn({ queue, communicationId: data.communicationId, ...('inboundId' in data && { inboundId: data.inboundId }), err: { message: (error as Error).message } }, `${what} not enqueued`),
+    );
+  }
+
   async function apply(request: FastifyRequest, provider: StatusProvider, event: ProviderStatusEvent): Promise<StatusOutcome> {
     // What a late failure means decides whether another channel is tried (the providers' delivery-error tables).
     const errorCategory = event.errorCode === undefined ? undefined : provider === 'twilio' ? categorizeTwilioDeliveryError(event.errorCode) : categorizeWhatsAppDeliveryError(event.errorCode);
     const result = await recordProviderStatus(deps.db, { provider, ...event, ...(errorCategory && { errorCategory }) });
     request.log.debug({ provider, providerMessageId: event.providerMessageId, status: event.status, outcome: result.outcome }, 'provider status');
     if (result.outcome === 'applied') {
-      const data = { communicationId: result.communicationId, event: eventOf[result.to], at: result.at.toISOString() };
-      await deps.producer.enqueue('crm.events', data).catch((error: unknown) =>
-        request.log.warn({ communicationId: result.communicationId, event: data.event, err: { message: (error as Error).message } }, 'delivery event not enqueued'),
-      );
+      await enqueueAfterCommit(request, 'crm.events', { communicationId: result.communicationId, event: eventOf[result.to], at: result.at.toISOString() }, 'delivery event');
     }
     if (result.outcome === 'fallback') {
-      // The row awaits its fallback; if this enqueue is lost, the reconciler adds the job from the row.
-      const data = { communicationId: result.communicationId, failedChannel: result.failedChannel, category: result.category };
-      await deps.producer.enqueue('crm.fallback', data).catch((error: unknown) =>
-        request.log.warn({ communicationId: result.communicationId, err: { message: (error as Error).message } }, 'fallback job not enqueued; the reconciler will add it'),
-      );
+      await enqueueAfterCommit(request, 'crm.fallback', { communicationId: result.communicationId, failedChannel: result.failedChannel, category: result.category }, 'fallback job');
       request.log.info({ communicationId: result.communicationId, failedChannel: result.failedChannel, category: result.category }, 'provider reported the message undelivered: falling back');
     }
     return result.outcome;
@@ -176,13 +181,9 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
       'inbound message',
     );
     const at = message.at.toISOString();
-    const announce = async (data: Parameters<typeof deps.producer.enqueue<'crm.events'>>[1]) =>
-      deps.producer.enqueue('crm.events', data).catch((error: unknown) =>
-        request.log.warn({ inboundId: result.inboundId, event: data.event, err: { message: (error as Error).message } }, 'reply event not enqueued'),
-      );
-    if (result.responded && result.communicationId) await announce({ communicationId: result.communicationId, event: 'responded', at });
+    if (result.responded && result.communicationId) await enqueueAfterCommit(request, 'crm.events', { communicationId: result.communicationId, event: 'responded', at }, 'reply event');
     if (result.reply.kind === 'reply') {
-      await announce({ event: 'client.replied', inboundId: result.inboundId, ...(result.communicationId && { communicationId: result.communicationId }), at });
+      await enqueueAfterCommit(request, 'crm.events', { event: 'client.replied', inboundId: result.inboundId, ...(result.communicationId && { communicationId: result.communicationId }), at }, 'reply event');
     }
     return result;
   }
