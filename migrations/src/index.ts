@@ -7,6 +7,7 @@ import * as attachments from './0005-attachments';
 import * as emailTemplates from './0006-email-templates';
 import * as providerMessageIndex from './0007-provider-message-index';
 import * as inboundMessages from './0008-inbound-messages';
+import * as privacy from './0009-privacy';
 
 /**
  * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
@@ -22,4 +23,5 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0006-email-templates': emailTemplates,
   '0007-provider-message-index': providerMessageIndex,
   '0008-inbound-messages': inboundMessages,
+  '0009-privacy': privacy,
 });

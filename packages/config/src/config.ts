@@ -21,7 +21,19 @@ export interface ServerConfig {
 }
 export interface SecurityConfig {
   readonly dbEncryptionKey: string;
+  /** Earlier encryption keys that still decrypt rows not yet rotated. */
+  readonly previousEncryptionKeys: readonly string[];
   readonly blindIndexKey: string;
+}
+/** The HTTP API's own limits. */
+export interface ApiConfig {
+  /** Requests per API key; `null`: no limit. */
+  readonly rateLimit: { readonly max: number; readonly windowMs: number } | null;
+}
+/** The Redis cache of clients' routing preferences (non-personal fields only). */
+export interface PreferencesConfig {
+  /** 0: no cache. */
+  readonly cacheTtlSeconds: number;
 }
 export interface SMTPConfig {
   readonly host: string;
@@ -157,6 +169,8 @@ export interface AppConfig {
   readonly sandbox: SandboxConfig;
   readonly rateLimits: RateLimitConfig;
   readonly inbound: InboundConfig;
+  readonly api: ApiConfig;
+  readonly preferences: PreferencesConfig;
 }
 
 /** One thing wrong with the environment. Never carries the variable's value. */
@@ -267,7 +281,7 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
       publicBaseUrl: values.PUBLIC_BASE_URL,
       bodyLimitBytes: values.BODY_LIMIT_BYTES,
     },
-    security: { dbEncryptionKey: values.DB_ENCRYPTION_KEY, blindIndexKey: values.BLIND_INDEX_KEY },
+    security: { dbEncryptionKey: values.DB_ENCRYPTION_KEY, previousEncryptionKeys: values.DB_ENCRYPTION_PREVIOUS_KEYS, blindIndexKey: values.BLIND_INDEX_KEY },
     smtp: {
       host: values.SMTP_HOST,
       port: values.SMTP_PORT,
@@ -348,6 +362,8 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
       maxWaitMs: values.RATE_LIMIT_MAX_WAIT_MS,
     },
     inbound: { replyWindowMs: values.REPLY_WINDOW_HOURS * 3_600_000 },
+    api: { rateLimit: values.API_RATE_LIMIT },
+    preferences: { cacheTtlSeconds: values.PREFERENCES_CACHE_TTL_SECONDS },
   } satisfies AppConfig);
 }
 

@@ -12,6 +12,7 @@ const sections: readonly [string, string][] = [
   ['WHATSAPP_PHONE_NUMBER_ID', 'WhatsApp Cloud API; defaults point at the sandbox'],
   ['RETRY_BASE_DELAY_MS', 'Retries'],
   ['BATCH_ENABLED', 'Batching and digests'],
+  ['API_RATE_LIMIT', 'HTTP API limits and the preferences cache'],
   ['SANDBOX_HOST', 'Sandbox providers (npm start and tests)'],
 ];
 

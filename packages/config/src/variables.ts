@@ -140,6 +140,10 @@ export const variables = {
   BODY_LIMIT_BYTES: v({ name: 'BODY_LIMIT_BYTES', description: 'Largest accepted request body, in bytes (larger gets 413)', default: '1048576', parse: parsers.int(1024, 100 * 1024 * 1024) }),
   // security
   DB_ENCRYPTION_KEY: v({ name: 'DB_ENCRYPTION_KEY', description: 'Key that encrypts email and phone at rest (pgcrypto); at least 32 characters', secret: true, parse: parsers.string(32) }),
+  DB_ENCRYPTION_PREVIOUS_KEYS: v({ name: 'DB_ENCRYPTION_PREVIOUS_KEYS', description: 'Earlier DB_ENCRYPTION_KEYs, comma-separated, that still decrypt rows until `npm run keys:rotate` has re-encrypted them (empty: none)', default: '', secret: true, parse: (raw) => {
+    const keys = raw.split(',').map((key) => key.trim()).filter((key) => key !== '');
+    return keys.every((key) => key.length >= 32) ? { ok: true, value: keys } : { ok: false, problem: 'each key must be at least 32 characters long' };
+  } }),
   BLIND_INDEX_KEY: v({ name: 'BLIND_INDEX_KEY', description: 'HMAC key of the blind index that finds a client by email or phone; at least 32 characters', secret: true, parse: parsers.string(32) }),
   // providers
   PROVIDER_MODE: v({ name: 'PROVIDER_MODE', description: 'sandbox (local stand-ins from services/sandbox) or live (real SMTP, Twilio, WhatsApp)', default: 'sandbox', parse: parsers.oneOf(['sandbox', 'live'] as const) }),
@@ -196,6 +200,9 @@ export const variables = {
   WORKER_CONCURRENCY: v({ name: 'WORKER_CONCURRENCY', description: 'Jobs each worker process handles at once', default: '50', parse: parsers.int(1, 1_000) }),
   WORKER_BATCH_WINDOW_MS: v({ name: 'WORKER_BATCH_WINDOW_MS', description: 'Window in which a worker coalesces the writes of concurrent jobs into one statement, in ms (0: one statement per job)', default: '2', parse: parsers.int(0, 1_000) }),
   RECONCILER_INTERVAL_MS: v({ name: 'RECONCILER_INTERVAL_MS', description: 'How often the reconciler re-enqueues due rows that have no job, in ms', default: '10000', parse: parsers.int(100, 3_600_000) }),
+  // api
+  API_RATE_LIMIT: v({ name: 'API_RATE_LIMIT', description: 'Most requests per API key to the /api routes, N/<duration> (e.g. 1000/1m) or off; more get 429 with Retry-After', default: '1200/1m', parse: frequencyCap }),
+  PREFERENCES_CACHE_TTL_SECONDS: v({ name: 'PREFERENCES_CACHE_TTL_SECONDS', description: 'How long a client\'s routing preferences (never email or phone) stay cached in Redis, in seconds (0: no cache)', default: '3600', parse: parsers.int(0, 86_400) }),
   // operators
   OPERATOR_USERNAME: v({ name: 'OPERATOR_USERNAME', description: 'User name for the operator pages (Bull Board at /admin/queues)', default: 'operator', parse: parsers.pattern(/^[A-Za-z0-9_.@-]{1,64}$/, '1-64 letters, digits, _ . @ or -') }),
   OPERATOR_PASSWORD: v({ name: 'OPERATOR_PASSWORD', description: 'Password for the operator pages, at least 12 characters (empty: those pages are off)', default: '', secret: true, parse: (raw) => (raw === '' || raw.length >= 12 ? { ok: true, value: raw } : { ok: false, problem: 'must be empty or at least 12 characters long' }) }),

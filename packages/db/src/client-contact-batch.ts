@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
-import { PGP_OPTIONS, normaliseEmail, normalisePhone, upsertClientContact, type ContactUpdate, type PiiKeys } from './client-contact-repository';
+import { normaliseEmail, normalisePhone, upsertClientContact, type ContactUpdate } from './client-contact-repository';
+import { currentKeyId, PGP_OPTIONS, type PiiKeys } from './pii-crypto';
 import type { Executor } from './communication-repository';
 
 
@@ -38,6 +39,7 @@ export async function upsertClientContacts(db: Executor, keys: PiiKeys, updates:
   const changedPhone = sql`h.phone IS NOT NULL AND p.phone_hash IS DISTINCT FROM h.phone_hash`;
   const changedZone = sql`h.timezone IS NOT NULL AND p.timezone IS DISTINCT FROM h.timezone`;
   const encrypt = (column: 'email' | 'phone') => sql`pgp_sym_encrypt(h.${sql.ref(column)}, ${keys.encryptionKey}::text, ${PGP_OPTIONS})`;
+  const keyId = (column: 'email' | 'phone') => sql`CASE WHEN h.${sql.ref(column)} IS NULL THEN NULL ELSE ${currentKeyId(keys)}::text END`;
 
   const { rows: [outcome] } = await sql<{ candidates: string[]; inserted: string[] }>`
     WITH input AS (
@@ -55,10 +57,12 @@ export async function upsertClientContacts(db: Executor, keys: PiiKeys, updates:
       UPDATE crm_client_preferences p SET
         email_encrypted = CASE WHEN ${changedEmail} THEN ${encrypt('email')} ELSE p.email_encrypted END,
         email_hash = CASE WHEN ${changedEmail} THEN h.email_hash ELSE p.email_hash END,
+        email_key_id = CASE WHEN ${changedEmail} THEN ${keyId('email')} ELSE p.email_key_id END,
         email_suppressed_at = CASE WHEN ${changedEmail} THEN NULL ELSE p.email_suppressed_at END,
         email_suppression_reason = CASE WHEN ${changedEmail} THEN NULL ELSE p.email_suppression_reason END,
         phone_encrypted = CASE WHEN ${changedPhone} THEN ${encrypt('phone')} ELSE p.phone_encrypted END,
         phone_hash = CASE WHEN ${changedPhone} THEN h.phone_hash ELSE p.phone_hash END,
+        phone_key_id = CASE WHEN ${changedPhone} THEN ${keyId('phone')} ELSE p.phone_key_id END,
         timezone = CASE WHEN ${changedZone} THEN h.timezone ELSE p.timezone END,
         updated_at = now()
       FROM h
@@ -69,8 +73,8 @@ export async function upsertClientContacts(db: Executor, keys: PiiKeys, updates:
       SELECT h.* FROM h WHERE NOT EXISTS (SELECT 1 FROM crm_client_preferences p WHERE p.client_id = h.client_id)
     ),
     ins AS (
-      INSERT INTO crm_client_preferences (client_id, email_encrypted, email_hash, phone_encrypted, phone_hash, timezone)
-      SELECT h.client_id, ${encrypt('email')}, h.email_hash, ${encrypt('phone')}, h.phone_hash, h.timezone
+      INSERT INTO crm_client_preferences (client_id, email_encrypted, email_hash, email_key_id, phone_encrypted, phone_hash, phone_key_id, timezone)
+      SELECT h.client_id, ${encrypt('email')}, h.email_hash, ${keyId('email')}, ${encrypt('phone')}, h.phone_hash, ${keyId('phone')}, h.timezone
       FROM candidates h ORDER BY h.client_id
       ON CONFLICT (client_id) DO NOTHING
       RETURNING client_id

@@ -1,13 +1,8 @@
 import { sql } from 'kysely';
 import type { Executor } from './communication-repository';
+import { currentKeyId, decryptPiiSql, encryptPiiSql, type PiiKeys } from './pii-crypto';
 
-/** The keys for personal data; they travel as query parameters and are never logged. */
-export interface PiiKeys {
-  /** pgcrypto symmetric key for email and phone. */
-  readonly encryptionKey: string;
-  /** HMAC key of the blind index. */
-  readonly blindIndexKey: string;
-}
+export type { PiiKeys } from './pii-crypto';
 
 export interface ContactUpdate {
   readonly clientId: string;
@@ -27,17 +22,7 @@ export const normaliseEmail = (email: string): string => email.trim().toLowerCas
 /** Phone as it is indexed: E.164 without spaces. */
 export const normalisePhone = (phone: string): string => phone.replace(/[\s().-]/g, '');
 
-/**
- * pgcrypto options for personal data: AES-256, and S2K mode 1 (salted, not iterated). The
- * iterated default stretches a *password* against guessing and costs ~0.4 ms of database CPU per
- * call (measured: 1,000 encryptions 365 ms vs 16 ms); DB_ENCRYPTION_KEY is a random secret of 32+
- * characters, which stretching does not make any harder to guess. Decryption reads the mode from
- * the ciphertext, so rows written with the iterated default still decrypt.
- */
-export const PGP_OPTIONS = 'cipher-algo=aes256, s2k-mode=1';
-
-const encrypt = (value: string | undefined, keys: PiiKeys) =>
-  value === undefined ? null : sql<Buffer>`pgp_sym_encrypt(${value}::text, ${keys.encryptionKey}::text, ${PGP_OPTIONS})`;
+const encrypt = (value: string | undefined, keys: PiiKeys) => (value === undefined ? null : encryptPiiSql(value, keys));
 const blindIndex = (value: string | undefined, keys: PiiKeys) =>
   value === undefined ? null : sql<Buffer>`hmac(${value}::text, ${keys.blindIndexKey}::text, 'sha256')`;
 
@@ -59,6 +44,8 @@ export async function upsertClientContact(db: Executor, keys: PiiKeys, update: C
       email_hash: blindIndex(email, keys),
       phone_encrypted: encrypt(phone, keys),
       phone_hash: blindIndex(phone, keys),
+      email_key_id: email === undefined ? null : currentKeyId(keys),
+      phone_key_id: phone === undefined ? null : currentKeyId(keys),
       ...(update.timezone !== undefined && { timezone: update.timezone }),
     })
     .onConflict((oc) =>
@@ -66,11 +53,12 @@ export async function upsertClientContact(db: Executor, keys: PiiKeys, update: C
         ...(email !== undefined && {
           email_encrypted: eb.ref('excluded.email_encrypted'),
           email_hash: eb.ref('excluded.email_hash'),
+          email_key_id: eb.ref('excluded.email_key_id'),
           // A new address has not bounced (the same one stays suppressed).
           email_suppressed_at: sql<Date | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppressed_at END`,
           email_suppression_reason: sql<string | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppression_reason END`,
         }),
-        ...(phone !== undefined && { phone_encrypted: eb.ref('excluded.phone_encrypted'), phone_hash: eb.ref('excluded.phone_hash') }),
+        ...(phone !== undefined && { phone_encrypted: eb.ref('excluded.phone_encrypted'), phone_hash: eb.ref('excluded.phone_hash'), phone_key_id: eb.ref('excluded.phone_key_id') }),
         ...(update.timezone !== undefined && { timezone: eb.ref('excluded.timezone') }),
         updated_at: sql`now()`,
       })),
@@ -83,8 +71,8 @@ export async function getClientContact(db: Executor, keys: PiiKeys, clientId: st
   return db
     .selectFrom('crm_client_preferences')
     .select([
-      sql<string | null>`pgp_sym_decrypt(email_encrypted, ${keys.encryptionKey}::text)`.as('email'),
-      sql<string | null>`pgp_sym_decrypt(phone_encrypted, ${keys.encryptionKey}::text)`.as('phone'),
+      decryptPiiSql('email_encrypted', 'email_key_id', keys).as('email'),
+      decryptPiiSql('phone_encrypted', 'phone_key_id', keys).as('phone'),
     ])
     .where('client_id', '=', clientId)
     .executeTakeFirst();

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { CompiledQuery, sql } from 'kysely';
 import type { CommunicationStatus } from '@crm/core';
 import { uuidArrayLiteral } from './attachment-repository';
-import { PGP_OPTIONS, normaliseEmail, normalisePhone, type PiiKeys } from './client-contact-repository';
+import { normaliseEmail, normalisePhone } from './client-contact-repository';
+import { currentKeyId, PGP_OPTIONS, type PiiKeys } from './pii-crypto';
 import type { Executor, NewCommunication } from './communication-repository';
 import { poolOf } from './create-database';
 
@@ -15,10 +16,12 @@ import { poolOf } from './create-database';
 const MERGE_CONTACT = `
     email_encrypted = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_encrypted ELSE excluded.email_encrypted END,
     email_hash = coalesce(excluded.email_hash, p.email_hash),
+    email_key_id = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_key_id ELSE excluded.email_key_id END,
     email_suppressed_at = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppressed_at END,
     email_suppression_reason = CASE WHEN excluded.email_hash IS NULL OR excluded.email_hash = p.email_hash THEN p.email_suppression_reason END,
     phone_encrypted = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_encrypted ELSE excluded.phone_encrypted END,
-    phone_hash = coalesce(excluded.phone_hash, p.phone_hash),`;
+    phone_hash = coalesce(excluded.phone_hash, p.phone_hash),
+    phone_key_id = CASE WHEN excluded.phone_hash IS NULL OR excluded.phone_hash = p.phone_hash THEN p.phone_key_id ELSE excluded.phone_key_id END,`;
 /** Whether a given email or phone differs from the stored one (the upsert writes only then). */
 const CONTACT_CHANGED = `(excluded.email_hash IS NOT NULL AND excluded.email_hash IS DISTINCT FROM p.email_hash)
      OR (excluded.phone_hash IS NOT NULL AND excluded.phone_hash IS DISTINCT FROM p.phone_hash)`;
@@ -28,7 +31,7 @@ const CONTACT_CHANGED = `(excluded.email_hash IS NOT NULL AND excluded.email_has
  * $3 message type, $4 urgency, $5 requested channel, $6 send at, $7 variables (JSON), $8 metadata
  * (JSON), $9 idempotency key, $10 request hash, $11 the request gives an email or a phone,
  * $12 it gives any contact detail, $13 email, $14 phone, $15 time zone, $16 encryption key,
- * $17 blind-index key, $18 attachment ids.
+ * $17 blind-index key, $18 attachment ids, $19 the encryption key's id.
  */
 const ACCEPT_SQL = `
 WITH reach AS (
@@ -49,10 +52,10 @@ log AS (
   INSERT INTO crm_delivery_logs (communication_id, event, to_status) SELECT id, 'created', status FROM ins
 ),
 contact AS (
-  INSERT INTO crm_client_preferences AS p (client_id, email_encrypted, email_hash, phone_encrypted, phone_hash, timezone)
+  INSERT INTO crm_client_preferences AS p (client_id, email_encrypted, email_hash, email_key_id, phone_encrypted, phone_hash, phone_key_id, timezone)
   SELECT $1::text,
-         pgp_sym_encrypt($13::text, $16::text, '${PGP_OPTIONS}'), hmac($13::text, $17::text, 'sha256'),
-         pgp_sym_encrypt($14::text, $16::text, '${PGP_OPTIONS}'), hmac($14::text, $17::text, 'sha256'),
+         pgp_sym_encrypt($13::text, $16::text, '${PGP_OPTIONS}'), hmac($13::text, $17::text, 'sha256'), CASE WHEN $13::text IS NULL THEN NULL ELSE $19::text END,
+         pgp_sym_encrypt($14::text, $16::text, '${PGP_OPTIONS}'), hmac($14::text, $17::text, 'sha256'), CASE WHEN $14::text IS NULL THEN NULL ELSE $19::text END,
          $15::text
   FROM ins WHERE $12::boolean
   ON CONFLICT (client_id) DO UPDATE SET
@@ -64,7 +67,7 @@ ${MERGE_CONTACT}
 )
 SELECT ins.id, ins.status, reach.ok AS reachable FROM reach LEFT JOIN ins ON true`;
 /** Name of the prepared statement; a new text needs a new name (pg caches by name per connection). */
-const ACCEPT_STATEMENT_NAME = 'crm_accept_communication_v2';
+const ACCEPT_STATEMENT_NAME = 'crm_accept_communication_v3';
 
 /** Contact details that arrive with a request (all optional). */
 export interface IntakeRecipient {
@@ -113,7 +116,7 @@ export async function acceptCommunication(db: Executor, keys: PiiKeys, input: Ne
   const values = [
     input.clientId, input.planId, input.messageType, input.urgency, input.requestedChannel, input.sendAt,
     JSON.stringify(input.variables), JSON.stringify(input.metadata), input.idempotencyKey, input.requestHash,
-    givesContact, storesContact, email, phone, timezone, keys.encryptionKey, keys.blindIndexKey, [...(input.attachmentIds ?? [])],
+    givesContact, storesContact, email, phone, timezone, keys.encryptionKey, keys.blindIndexKey, [...(input.attachmentIds ?? [])], currentKeyId(keys),
   ];
   const pool = poolOf(db);
   for (let tries = 0; tries < 3; tries++) {
@@ -178,10 +181,10 @@ log AS (
   INSERT INTO crm_delivery_logs (communication_id, event, to_status) SELECT id, 'created', status FROM ins
 ),
 contact AS (
-  INSERT INTO crm_client_preferences AS p (client_id, email_encrypted, email_hash, phone_encrypted, phone_hash, timezone)
+  INSERT INTO crm_client_preferences AS p (client_id, email_encrypted, email_hash, email_key_id, phone_encrypted, phone_hash, phone_key_id, timezone)
   SELECT i.client_id,
-         pgp_sym_encrypt(i.email, $18::text, '${PGP_OPTIONS}'), hmac(i.email, $19::text, 'sha256'),
-         pgp_sym_encrypt(i.phone, $18::text, '${PGP_OPTIONS}'), hmac(i.phone, $19::text, 'sha256'),
+         pgp_sym_encrypt(i.email, $18::text, '${PGP_OPTIONS}'), hmac(i.email, $19::text, 'sha256'), CASE WHEN i.email IS NULL THEN NULL ELSE $20::text END,
+         pgp_sym_encrypt(i.phone, $18::text, '${PGP_OPTIONS}'), hmac(i.phone, $19::text, 'sha256'), CASE WHEN i.phone IS NULL THEN NULL ELSE $20::text END,
          i.timezone
   FROM input i JOIN ins ON ins.id = i.id WHERE i.stores
   ORDER BY i.client_id
@@ -194,7 +197,7 @@ ${MERGE_CONTACT}
 )
 SELECT i.id AS input_id, ins.id, ins.status, r.ok AS reachable
 FROM input i JOIN reach r ON r.id = i.id LEFT JOIN ins ON ins.id = i.id`;
-const ACCEPT_MANY_STATEMENT_NAME = 'crm_accept_communications_v2';
+const ACCEPT_MANY_STATEMENT_NAME = 'crm_accept_communications_v3';
 
 /**
  * {@link acceptCommunication} for many independent requests in one auto-committed statement
@@ -236,7 +239,7 @@ export async function acceptCommunications(db: Executor, keys: PiiKeys, items: r
     column((r) => JSON.stringify(r.input.variables)), column((r) => JSON.stringify(r.input.metadata)),
     column((r) => r.input.idempotencyKey), column((r) => r.input.requestHash), column((r) => r.gives), column((r) => r.stores),
     column((r) => r.email), column((r) => r.phone), column((r) => r.timezone), column((r) => uuidArrayLiteral(r.input.attachmentIds)),
-    keys.encryptionKey, keys.blindIndexKey,
+    keys.encryptionKey, keys.blindIndexKey, currentKeyId(keys),
   ];
   const pool = poolOf(db);
   const { rows: answers } = pool

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { JsonObject, MessageChannel } from '@crm/core';
-import type { PiiKeys } from './client-contact-repository';
+import { decryptPiiSql, type PiiKeys } from './pii-crypto';
 import type { Executor } from './communication-repository';
 import type { ClaimInput, ClaimResult, RoutingRow } from './delivery-repository';
 import type { CommunicationRow } from './schema';
@@ -41,8 +41,8 @@ export async function claimAttempts(db: Executor, keys: PiiKeys, inputs: readonl
       SELECT upd.id, 'attempt_started', upd.previous_status, 'sending', upd.channel, upd.attempt_count, v.provider
       FROM upd JOIN v ON v.id = upd.id
     )
-    SELECT upd.*, pgp_sym_decrypt(p.email_encrypted, ${keys.encryptionKey}::text) AS contact_email,
-           pgp_sym_decrypt(p.phone_encrypted, ${keys.encryptionKey}::text) AS contact_phone, p.opt_outs AS contact_opt_outs
+    SELECT upd.*, ${decryptPiiSql('p.email_encrypted', 'p.email_key_id', keys)} AS contact_email,
+           ${decryptPiiSql('p.phone_encrypted', 'p.phone_key_id', keys)} AS contact_phone, p.opt_outs AS contact_opt_outs
     FROM upd LEFT JOIN crm_client_preferences p ON p.client_id = upd.client_id`.execute(db);
   const byId = new Map(rows.map((row) => [row.id, row]));
   const claimedOnce = new Set<string>();

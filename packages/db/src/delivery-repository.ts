@@ -1,7 +1,8 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import { findForRoutingMany } from './delivery-batch';
 import { canTransition, type CommunicationStatus, type ErrorCategory, type JsonObject, type MessageChannel } from '@crm/core';
-import type { ClientContact, PiiKeys } from './client-contact-repository';
+import type { ClientContact } from './client-contact-repository';
+import { decryptPiiSql, type PiiKeys } from './pii-crypto';
 import type { Executor } from './communication-repository';
 import type { CommunicationRow, DeliveryLogEvent } from './schema';
 
@@ -243,8 +244,8 @@ export async function claimAttempt(db: Executor, keys: PiiKeys, input: ClaimInpu
     .select(['cur.status as cur_status', 'cur.attempt_count as cur_attempt', 'cur.channel as cur_channel', 'cur.awaiting_fallback as cur_awaiting'])
     .selectAll('upd')
     .select([
-      sql<string | null>`pgp_sym_decrypt(p.email_encrypted, ${keys.encryptionKey}::text)`.as('contact_email'),
-      sql<string | null>`pgp_sym_decrypt(p.phone_encrypted, ${keys.encryptionKey}::text)`.as('contact_phone'),
+      decryptPiiSql('p.email_encrypted', 'p.email_key_id', keys).as('contact_email'),
+      decryptPiiSql('p.phone_encrypted', 'p.phone_key_id', keys).as('contact_phone'),
       sql<MessageChannel[] | null>`p.opt_outs`.as('contact_opt_outs'),
     ])
     .executeTakeFirst();

@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import { parseInboundText, replyOptionCount, type InboundReply, type JsonObject } from '@crm/core';
-import { normalisePhone, PGP_OPTIONS, type PiiKeys } from './client-contact-repository';
+import { normalisePhone } from './client-contact-repository';
+import { currentKeyId, encryptPiiSql, type PiiKeys } from './pii-crypto';
 import type { Executor } from './communication-repository';
 import { moveCommunication } from './delivery-repository';
 import type { CommunicationRow, Database } from './schema';
@@ -130,7 +131,8 @@ async function record(trx: Transaction<Database>, keys: PiiKeys, input: InboundI
       keyword: reply.kind === 'reply' ? null : reply.keyword,
       selection: reply.kind === 'reply' ? reply.selection : null,
       reply_id: input.reply?.id ?? null,
-      body_encrypted: input.text === null ? null : sql<Buffer>`pgp_sym_encrypt(${input.text}::text, ${keys.encryptionKey}::text, ${PGP_OPTIONS})`,
+      body_encrypted: input.text === null ? null : encryptPiiSql(input.text, keys),
+      body_key_id: input.text === null ? null : currentKeyId(keys),
       received_at: input.receivedAt,
     })
     .onConflict((oc) => oc.constraint('crm_inbound_messages_provider_message_uq').doNothing())

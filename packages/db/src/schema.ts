@@ -85,6 +85,10 @@ export interface ClientPreferencesTable {
   email_suppression_reason: string | null;
   phone_encrypted: Buffer | null;
   phone_hash: Buffer | null;
+  /** `piiKeyId` of the key that encrypted `email_encrypted`; `null`: written before migration 0009. */
+  email_key_id: string | null;
+  /** `piiKeyId` of the key that encrypted `phone_encrypted`; `null`: written before migration 0009. */
+  phone_key_id: string | null;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }
@@ -148,6 +152,8 @@ export interface InboundMessagesTable {
   reply_id: string | null;
   /** The text, pgcrypto-encrypted. */
   body_encrypted: Buffer | null;
+  /** `piiKeyId` of the key that encrypted the text; `null`: written before migration 0009. */
+  body_key_id: string | null;
   received_at: Timestamp;
   created_at: GeneratedTimestamp;
 }
@@ -202,10 +208,23 @@ export interface ApiKeysTable {
   revoked_at: Timestamp | null;
 }
 
+/** Who did what to whose personal data (see migration 0009); never the data itself. */
+export interface AuditLogTable {
+  id: ColumnType<string, never, never>;
+  /** e.g. `client.erased`, `client.exported`. */
+  action: string;
+  client_id: string | null;
+  /** The API key (its id) or operator that asked. */
+  actor: string | null;
+  detail: GeneratedJson;
+  created_at: GeneratedTimestamp;
+}
+
 /** The engine's tables, as Kysely sees them. */
 export interface Database {
   crm_api_keys: ApiKeysTable;
   crm_attachments: AttachmentsTable;
+  crm_audit_log: AuditLogTable;
   crm_communications: CommunicationsTable;
   crm_client_preferences: ClientPreferencesTable;
   crm_communication_templates: CommunicationTemplatesTable;

@@ -50,7 +50,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   return {
     config,
     logger,
-    keys: Object.freeze({ encryptionKey: config.security.dbEncryptionKey, blindIndexKey: config.security.blindIndexKey }),
+    keys: Object.freeze({
+      encryptionKey: config.security.dbEncryptionKey,
+      blindIndexKey: config.security.blindIndexKey,
+      previousEncryptionKeys: config.security.previousEncryptionKeys,
+    }),
     db() {
       db ??= createDatabase({
         url: config.database.url,

@@ -30,6 +30,7 @@ export function testEnvironment(overrides: Environment = {}): TestEnvironment {
     SMS_RECIPIENT_RATE_LIMIT: 'off',
     WHATSAPP_RATE_LIMIT: 'off',
     WHATSAPP_RECIPIENT_RATE_LIMIT: 'off',
+    API_RATE_LIMIT: 'off',
     SANDBOX_CALLBACKS: 'false',
   };
   for (const [key, value] of Object.entries(overrides)) {
