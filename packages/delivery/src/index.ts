@@ -6,3 +6,4 @@ export * from './channel-worker-deps';
 export * from './template-store';
 export * from './send-rate-limiter';
 export * from './send-rate-limits';
+export * from './preferences-cache';

@@ -3,7 +3,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Kysely } from 'kysely';
 import type { StrategySettings } from '@crm/core';
-import type { TemplateStore } from '@crm/delivery';
+import type { PreferencesCache, TemplateStore } from '@crm/delivery';
+import type { Redis } from 'ioredis';
 import type { Database, PiiKeys } from '@crm/db';
 import type { Logger } from '@crm/observability';
 import type { QueueProducer } from '@crm/queue';
@@ -21,6 +22,9 @@ import { cancelRoutes } from './routes/cancel';
 import { communicationsRoutes } from './routes/communications';
 import { healthRoutes } from './routes/health';
 import { readRoutes } from './routes/read';
+import { preferencesRoutes } from './routes/preferences';
+import { clientRoutes } from './routes/clients';
+import { registerApiRateLimit } from './api-rate-limit';
 
 /** Everything the HTTP API needs, passed in (tests build the same app on real PG and Redis). */
 export interface IngestDeps {
@@ -54,6 +58,18 @@ export interface IngestDeps {
   readonly templates?: TemplateStore;
   /** How provider webhooks are verified. @defaultValue webhooks answer 503 (not configured) */
   readonly webhooks?: WebhookSettings;
+  /**
+   * A Redis connection for the API rate limit's counters (not a blocking worker connection).
+   * @defaultValue none: no API rate limit
+   */
+  readonly redis?: Redis;
+  /** Requests per API key on /api routes, from `config.api.rateLimit`. @defaultValue `null`: no limit */
+  readonly apiRateLimit?: { readonly max: number; readonly windowMs: number } | null;
+  /**
+   * The cache of routing preferences, invalidated whenever ingest changes a client's preferences,
+   * opt-outs or contact details. @defaultValue none: nothing to invalidate
+   */
+  readonly preferencesCache?: PreferencesCache;
 }
 
 /** The secrets that sign provider callbacks, and the public URL Twilio signs (config.twilio, config.whatsapp, PUBLIC_BASE_URL). */
@@ -115,6 +131,7 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
     logger: deps.logger,
     ...(deps.apiKeyCacheTtlMs !== undefined && { cacheTtlMs: deps.apiKeyCacheTtlMs }),
   }));
+  await registerApiRateLimit(app, deps);
   await app.register(healthRoutes, deps);
   await app.register(communicationsRoutes, deps);
   await app.register(batchRoutes, deps);
@@ -125,6 +142,8 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   await app.register(trackingRoutes, deps);
   await app.register(templateRoutes, deps);
   await app.register(webhookRoutes, deps);
+  await app.register(preferencesRoutes, deps);
+  await app.register(clientRoutes, deps);
   await app.register(operatorRoutes, { producer: deps.producer, operator: deps.operator ?? { username: 'operator', password: null } });
   return app;
 }
