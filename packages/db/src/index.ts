@@ -51,3 +51,4 @@ export * from './template-repository';
 export * from './email-suppression';
 export * from './provider-events';
 export * from './inbound-repository';
+export * from './key-rotation';
