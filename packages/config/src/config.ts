@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { variables, type RawValues, type VariableSpec } from './variables';
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -96,6 +97,13 @@ export interface OperatorConfig {
   readonly username: string;
   /** `null`: operator pages are switched off. */
   readonly password: string | null;
+  /**
+   * HMAC key of operator session cookies, derived from BLIND_INDEX_KEY (the same in every
+   * replica); the cookie's signature also covers the password, so changing it ends every session.
+   */
+  readonly sessionSecret: string;
+  /** Session cookies carry `Secure` (PUBLIC_BASE_URL is https). */
+  readonly secureCookie: boolean;
 }
 export interface BatchConfig {
   readonly enabled: boolean;
@@ -195,13 +203,51 @@ function formatIssues(issues: readonly ConfigIssue[]): string {
   return `Invalid environment (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`;
 }
 
+/** The variable that names a file holding a secret's value (Docker and Kubernetes secrets). */
+export const fileVariableOf = (name: string): string => `${name}_FILE`;
+
 /**
- * One variable's value: the environment's if set (empty counts as unset), else its default
- * (the live one in live mode). Records a problem and answers `undefined` when there is none.
+ * The text a variable is given: for a secret, either `NAME` or the content of the file that
+ * `NAME_FILE` names (trailing newlines trimmed). `undefined`: unset (empty counts as unset).
+ * Records a problem (`null`) when both are set or the file cannot be read; the problem names the
+ * variable and the path, never the file's content.
+ */
+function givenText(spec: VariableSpec, env: Environment, issues: ConfigIssue[]): string | undefined | null {
+  const direct = env[spec.name];
+  const directSet = direct !== undefined && direct !== '';
+  if (!spec.secret) return directSet ? direct : undefined;
+  const fileVariable = fileVariableOf(spec.name);
+  const path = env[fileVariable];
+  if (path === undefined || path === '') return directSet ? direct : undefined;
+  if (directSet) {
+    issues.push({ variable: spec.name, problem: `set ${spec.name} or ${fileVariable}, not both` });
+    return null;
+  }
+  let content: string;
+  try {
+    content = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    issues.push({ variable: spec.name, problem: `${fileVariable}: cannot read the file ${path}${code ? ` (${code})` : ''}` });
+    return null;
+  }
+  const value = content.replace(/(\r?\n)+$/, '');
+  if (value === '') {
+    issues.push({ variable: spec.name, problem: `${fileVariable}: the file ${path} is empty` });
+    return null;
+  }
+  return value;
+}
+
+/**
+ * One variable's value: the environment's if set (empty counts as unset; a secret may come from
+ * the file `NAME_FILE` names), else its default (the live one in live mode). Records a problem
+ * and answers `undefined` when there is none.
  */
 function readVariable<T>(spec: VariableSpec<T>, env: Environment, live: boolean, issues: ConfigIssue[]): T | undefined {
-  const given = env[spec.name];
-  const set = given !== undefined && given !== '';
+  const given = givenText(spec, env, issues);
+  if (given === null) return undefined;
+  const set = given !== undefined;
   if (!set && live && spec.requiredWhenLive) {
     issues.push({ variable: spec.name, problem: 'is required when PROVIDER_MODE=live' });
     return undefined;
@@ -336,6 +382,8 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
     operator: {
       username: values.OPERATOR_USERNAME,
       password: values.OPERATOR_PASSWORD === '' ? null : values.OPERATOR_PASSWORD,
+      sessionSecret: createHmac('sha256', values.BLIND_INDEX_KEY).update('crm-engine operator sessions').digest('base64url'),
+      secureCookie: values.PUBLIC_BASE_URL.startsWith('https://'),
     },
     batch: { enabled: values.BATCH_ENABLED, windowMs: values.BATCH_WINDOW_MS, maxItems: values.BATCH_MAX_ITEMS },
     strategy: {

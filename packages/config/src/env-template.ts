@@ -33,6 +33,7 @@ export function renderEnvTemplate(): string {
     '# crm-engine configuration. Copy to .env (or set these in the environment) and adjust.',
     '# Generated from packages/config/src/variables.ts by `npm run env:template`; do not edit by hand.',
     '# An unset or empty variable takes its default; one without a default is required.',
+    '# A secret (README table: secret = yes) may instead be read from a file: NAME_FILE=/run/secrets/name (Docker, Kubernetes).',
   ];
   for (const spec of specs()) {
     const section = sections.find(([first]) => first === spec.name);
