@@ -14,3 +14,4 @@ export * from './plain-text';
 export * from './tracking';
 export * from './file-type';
 export * from './inbound-reply';
+export * from './preferences-input';

@@ -52,3 +52,4 @@ export * from './email-suppression';
 export * from './provider-events';
 export * from './inbound-repository';
 export * from './key-rotation';
+export * from './preferences-repository';

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Runtime } from '@crm/runtime';
 import { ProviderBreakers } from './breakers';
+import { PreferencesCache } from './preferences-cache';
 import type { DeliveryDeps } from './deliver-attempt';
 import { sendRateLimitsFromConfig } from './send-rate-limits';
 import { batchedWrites } from './writes';
@@ -17,8 +18,9 @@ export interface ChannelWorkerDeps extends DeliveryDeps {
  * The delivery dependencies of a channel worker service: the runtime's database, producer, keys
  * and logger; one breaker per provider (`config.breaker`); the retry policy; coalesced writes
  * when `WORKER_BATCH_WINDOW_MS` > 0; the provider rate limits of `config.rateLimits` (Twilio
- * and WhatsApp, on the worker connection; none when all are off); and the queue settings. Stop
- * the breakers on shutdown.
+ * and WhatsApp, on the worker connection; none when all are off); the routing preferences cache
+ * to invalidate (`PREFERENCES_CACHE_TTL_SECONDS`, on the worker connection: invalidation only,
+ * bounded by the cache's Redis timeout); and the queue settings. Stop the breakers on shutdown.
  *
  * @example
  * const deps = await channelWorkerDeps(runtime);
@@ -37,6 +39,7 @@ export async function channelWorkerDeps(runtime: Runtime): Promise<ChannelWorker
     retry: config.retry,
     ...(config.queue.batchWindowMs > 0 && { writes: batchedWrites(runtime.db(), runtime.keys, { windowMs: config.queue.batchWindowMs }) }),
     ...(rateLimits && { rateLimits }),
+    preferencesCache: new PreferencesCache({ db: runtime.db(), redis: runtime.workerConnection(), prefix: config.redis.queuePrefix, ttlSeconds: config.preferences.cacheTtlSeconds, logger: runtime.logger }),
     connection: runtime.workerConnection(),
     prefix: config.redis.queuePrefix,
     concurrency: config.queue.concurrency,

@@ -6,6 +6,7 @@ import type { Logger } from '@crm/observability';
 import { ProviderError } from '@crm/providers';
 import { QueueName, type QueueProducer } from '@crm/queue';
 import { BreakerOpenError, type ProviderBreakers } from './breakers';
+import type { PreferencesCache } from './preferences-cache';
 import { enqueueChannelJob } from './channel-jobs';
 import type { LimitKey, RateLimitGrant, SendRateLimiter } from './send-rate-limiter';
 import { limitsRecipients, postponeMs, rateLimitKeysFor, type SendRateLimits } from './send-rate-limits';
@@ -50,6 +51,11 @@ export interface DeliveryDeps {
    * waits (up to `maxWaitMs`) or is postponed, spending no attempt. @defaultValue no limits
    */
   readonly rateLimits?: SendRateLimits;
+  /**
+   * The routing preferences cache, invalidated when a sender changes a client's preferences (a
+   * bounce suppresses the address, a provider reports an opt-out). @defaultValue none
+   */
+  readonly preferencesCache?: PreferencesCache;
 }
 
 export interface DeliveryJob {

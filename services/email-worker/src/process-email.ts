@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { instrumentEmailHtml, isEmailBounce, listUnsubscribeHeaders, unsubscribeUrl } from '@crm/core';
 import { loadAttachments, MissingAttachmentError, suppressEmail, type Database } from '@crm/db';
 import { ProviderError, type EmailAttachment, type EmailTransport } from '@crm/providers';
-import { deliverAttempt, type AttemptOutcome, type ChannelSender, type DeliveryDeps, type SendReceipt, type TemplateStore } from '@crm/delivery';
+import { deliverAttempt, type AttemptOutcome, type ChannelSender, type DeliveryDeps, type PreferencesCache, type SendReceipt, type TemplateStore } from '@crm/delivery';
 import { MissingTemplateVariablesError } from '@crm/templates';
 import { renderPlainEmail } from './render-plain-email';
 
@@ -74,7 +74,10 @@ const isBounce = (error: unknown): error is ProviderError => error instanceof Pr
  * - An SMTP 5xx reply suppresses the address for email (it bounced) before the failure goes on
  *   to the fallback.
  */
-export function emailSender(transport: EmailTransport, options: { readonly db?: Kysely<Database>; readonly messageIdDomain?: string; readonly content?: EmailContentSettings } = {}): ChannelSender {
+export function emailSender(
+  transport: EmailTransport,
+  options: { readonly db?: Kysely<Database>; readonly messageIdDomain?: string; readonly content?: EmailContentSettings; readonly preferencesCache?: PreferencesCache } = {},
+): ChannelSender {
   const messageIdDomain = options.messageIdDomain ?? 'crm-engine.local';
   return {
     channel: 'email',
@@ -135,7 +138,11 @@ export function emailSender(transport: EmailTransport, options: { readonly db?: 
           ...(template && { template }),
         };
       } catch (error) {
-        if (isBounce(error) && options.db) await suppressEmail(options.db, { clientId: communication.client_id, reason: `smtp ${error.code ?? ''}`.trim() });
+        if (isBounce(error) && options.db) {
+          await suppressEmail(options.db, { clientId: communication.client_id, reason: `smtp ${error.code ?? ''}`.trim() });
+          // Committed: the cached routing preferences still show the address as usable.
+          await options.preferencesCache?.invalidate([communication.client_id]);
+        }
         throw error;
       }
     },
@@ -148,6 +155,7 @@ export function emailSenderFor(deps: EmailDeps): ChannelSender {
     db: deps.db,
     ...(deps.messageIdDomain !== undefined && { messageIdDomain: deps.messageIdDomain }),
     ...(deps.content && { content: deps.content }),
+    ...(deps.preferencesCache && { preferencesCache: deps.preferencesCache }),
   });
 }
 

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { PreferencesCache } from '@crm/delivery';
 import { acceptCommunications, type Database, type IntakeItem, type IntakeRecipient, type IntakeResult, type NewCommunication, type PiiKeys } from '@crm/db';
 
 interface Entry extends IntakeItem {
@@ -18,18 +19,22 @@ interface Group {
  * requests share its round trip, parse and commit instead of paying one each. Every request
  * still gets its own outcome. Two requests that would both store contact details of one client
  * go into separate statements, run one after the other. A request alone waits for nothing more
- * than a `setImmediate`.
+ * than a `setImmediate`. Once a statement has stored contact details, the routing preferences
+ * of those clients are invalidated in the cache (one call per statement) before any of its
+ * requests gets its outcome, so that the strategy never reads the old ones for them.
  */
 export class IntakeBatcher {
   readonly #db: Kysely<Database>;
   readonly #keys: PiiKeys;
   readonly #maxGroup: number;
+  readonly #preferencesCache: PreferencesCache | undefined;
   #groups: Group[] = [];
 
-  constructor(db: Kysely<Database>, keys: PiiKeys, options: { readonly maxGroup?: number } = {}) {
+  constructor(db: Kysely<Database>, keys: PiiKeys, options: { readonly maxGroup?: number; readonly preferencesCache?: PreferencesCache } = {}) {
     this.#db = db;
     this.#keys = keys;
     this.#maxGroup = options.maxGroup ?? 64;
+    this.#preferencesCache = options.preferencesCache;
   }
 
   accept(input: NewCommunication, recipient: IntakeRecipient | null): Promise<IntakeResult> {
@@ -52,9 +57,11 @@ export class IntakeBatcher {
   async #flush(): Promise<void> {
     const groups = this.#groups;
     this.#groups = [];
-    for (const { entries } of groups) {
+    for (const { entries, storing } of groups) {
       try {
         const results = await acceptCommunications(this.#db, this.#keys, entries);
+        // Committed (one auto-committed statement); invalidate never throws.
+        if (storing.size > 0) await this.#preferencesCache?.invalidate([...storing.keys()]);
         entries.forEach((entry, n) => entry.resolve(results[n]!));
       } catch (error) {
         for (const entry of entries) entry.reject(error);

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { JsonObject } from '@crm/core';
 import { recordProviderOptOut, whatsAppSessionOf, type Database, type PiiKeys } from '@crm/db';
-import type { ChannelSender, SendReceipt } from '@crm/delivery';
+import type { ChannelSender, PreferencesCache, SendReceipt } from '@crm/delivery';
 import type { Logger } from '@crm/observability';
 import {
   isOutsideCustomerServiceWindow,
@@ -23,6 +23,8 @@ export interface SmsSenderOptions {
   /** Where a provider-reported opt-out (Twilio 21610) is recorded. Left out, it is not. */
   readonly db?: Kysely<Database>;
   readonly logger?: Logger;
+  /** Invalidated after recording such an opt-out. @defaultValue none */
+  readonly preferencesCache?: PreferencesCache;
 }
 
 /**
@@ -70,6 +72,7 @@ export function smsSender(client: SmsClient, options: SmsSenderOptions = {}): Ch
       } catch (error) {
         if (isTwilioOptOut(error) && options.db) {
           const changed = await recordProviderOptOut(options.db, communication.client_id, 'sms');
+          if (changed) await options.preferencesCache?.invalidate([communication.client_id]);
           options.logger?.info({ communicationId: communication.id, changed }, 'Twilio says the recipient opted out (21610): SMS opt-out recorded');
         }
         throw error;

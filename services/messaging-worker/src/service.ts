@@ -17,7 +17,7 @@ export const messagingWorkerService: ServiceStart = async (runtime) => {
   const worker = startMessagingWorker({
     ...deps,
     senders: {
-      sms: smsSender(createTwilioClient(config.twilio), { publicBaseUrl: config.server.publicBaseUrl, db: deps.db, logger: deps.logger }),
+      sms: smsSender(createTwilioClient(config.twilio), { publicBaseUrl: config.server.publicBaseUrl, db: deps.db, logger: deps.logger, ...(deps.preferencesCache && { preferencesCache: deps.preferencesCache }) }),
       whatsapp: whatsAppSender(createWhatsAppClient(config.whatsapp), { db: deps.db, keys: deps.keys, logger: deps.logger }),
     },
   });

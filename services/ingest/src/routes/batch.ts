@@ -114,6 +114,8 @@ export const batchRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => 
         return results;
       });
 
+      // Committed: the routing preferences of clients whose recipient was stored are stale in the cache (before their jobs run).
+      await deps.preferencesCache?.invalidate(items.filter((item) => contactOf(item) !== null).map((item) => item.clientId));
       const created = saved.filter((result) => result.outcome === 'created');
       if (created.length > 0) {
         try {

@@ -32,7 +32,7 @@ function idempotencyKeyOf(header: string | undefined, body: CommunicationRequest
 export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
   // Requests validated in the same event-loop turn are stored with one statement, and their
   // jobs go to Redis in one round trip.
-  const intake = new IntakeBatcher(deps.db, deps.keys);
+  const intake = new IntakeBatcher(deps.db, deps.keys, { ...(deps.preferencesCache && { preferencesCache: deps.preferencesCache }) });
   const enqueuer = new RequestEnqueuer(deps.producer);
   const attachmentLimit = attachmentLimitOf(deps);
   app.withTypeProvider<ZodTypeProvider>().post(

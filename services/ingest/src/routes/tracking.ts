@@ -115,7 +115,14 @@ export const trackingRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) 
       const { found, optedOut } = await recordUnsubscribe(deps.db, { communicationId: payload.c, method });
       // Erased (with its client's preferences): there is nobody left to opt out.
       if (!found) throw noSuchLink();
-      if (optedOut) request.log.info({ communicationId: payload.c, method }, 'client unsubscribed from email');
+      if (optedOut) {
+        request.log.info({ communicationId: payload.c, method }, 'client unsubscribed from email');
+        // Committed: the client's cached routing preferences still allow email.
+        if (deps.preferencesCache) {
+          const row = await CommunicationRepository.findById(deps.db, payload.c);
+          if (row) await deps.preferencesCache.invalidate([row.client_id]);
+        }
+      }
     }
     return privateAnswer(reply)
       .code(200)

@@ -175,6 +175,8 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
       request.log.debug({ provider }, 'inbound message already recorded');
       return result;
     }
+    // STOP or START changed opt-outs (committed): the cached routing preferences of those clients are stale.
+    if (result.preferenceChanged) await deps.preferencesCache?.invalidate(result.clientIds);
     // Never the number or the text: ids and the kind only.
     request.log.info(
       { provider, inboundId: result.inboundId, kind: result.reply.kind, communicationId: result.communicationId, clients: result.clientIds.length, preferenceChanged: result.preferenceChanged },

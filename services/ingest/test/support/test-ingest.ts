@@ -41,7 +41,7 @@ export async function startTestIngest(service: string, overrides: Partial<Ingest
   const producer = new QueueProducer({ connection, prefix: r.prefix });
   const app = await buildApp({
     db: t.db, producer, keys: testKeys, logger: createLogger({ service, level: 'silent' }),
-    redisPing: () => connection.ping(), bodyLimitBytes: 65_536, ...overrides,
+    redisPing: () => connection.ping(), bodyLimitBytes: 65_536, redis: connection, ...overrides,
   });
   const { headers: auth, id: apiKeyId } = await createTestApiKey(t.db);
   return {
