@@ -53,3 +53,4 @@ export * from './provider-events';
 export * from './inbound-repository';
 export * from './key-rotation';
 export * from './preferences-repository';
+export * from './client-erasure';

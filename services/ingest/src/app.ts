@@ -112,6 +112,9 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     bodyLimit: deps.bodyLimitBytes,
+    // Path parameters up to 256 characters reach validation (a client id may have 128; Fastify's
+    // default of 100 would answer a longer one 414 before zod could name it).
+    routerOptions: { maxParamLength: 256 },
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
   });
