@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MessageChannelSchema, MessageTypeSchema, UrgencyLevelSchema } from './enums';
-import { E164PhoneSchema, EmailSchema, ExternalIdSchema, JsonObjectSchema, TimeZoneSchema } from './validators';
+import { E164PhoneSchema, EmailSchema, ExternalIdSchema, JsonObjectSchema, StorableStringSchema, TimeZoneSchema } from './validators';
 
 /**
  * Contact details sent along with a request, as Novu does with inline subscribers. They are
@@ -35,7 +35,7 @@ export const CommunicationRequestSchema = z.strictObject({
   /** Earliest send time (ISO 8601 with an offset); still subject to quiet hours unless critical. */
   sendAt: z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with an offset' }).nullable().default(null),
   /** Makes retries safe: the same key with the same body returns the first communication. */
-  idempotencyKey: z.string().min(1).max(255).nullable().default(null),
+  idempotencyKey: StorableStringSchema.min(1).max(255).nullable().default(null),
   metadata: JsonObjectSchema.default({}),
   recipient: RecipientSchema.nullable().default(null),
   /**

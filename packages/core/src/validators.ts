@@ -53,17 +53,23 @@ export const ExternalIdSchema = z
     message: 'must be 1-128 characters of letters, digits, and _ . : - (not an email address)',
   });
 
-/** Any JSON value. */
+/**
+ * A string PostgreSQL can store: text and jsonb refuse the NUL character (U+0000), which would
+ * otherwise fail the insert (a 500) instead of the validation (a 400 naming the field).
+ */
+export const StorableStringSchema = z.string().refine((value) => !value.includes('\u0000'), { message: 'must not contain the NUL character (U+0000)' });
+
+/** Any JSON value (whose strings and keys PostgreSQL can store). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export const JsonValueSchema: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([
-    z.string(),
+    StorableStringSchema,
     z.number(),
     z.boolean(),
     z.null(),
     z.array(JsonValueSchema),
-    z.record(z.string(), JsonValueSchema),
+    z.record(StorableStringSchema, JsonValueSchema),
   ]),
 );
-export const JsonObjectSchema = z.record(z.string(), JsonValueSchema);
+export const JsonObjectSchema = z.record(StorableStringSchema, JsonValueSchema);
 export type JsonObject = z.infer<typeof JsonObjectSchema>;
