@@ -1,9 +1,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readEnvironment } from '@crm/config';
+import { readEnvironment, variables } from '@crm/config';
 import { createTestDatabase, createTestRedis, testEnvironment, type TestDatabase, type TestRedis } from '@crm/testing';
 
 // These tests run the built programs as separate processes, as production and `npm start` do.
@@ -42,6 +42,34 @@ function run(args: string[], env: Record<string, string | undefined>, options: {
 }
 
 const path = readEnvironment().PATH;
+
+/** Provider secrets of the test's own (not the sandbox defaults), so that one found in the output leaked from the environment. */
+const ownSecrets = {
+  TWILIO_AUTH_TOKEN: 'proc-twilio-auth-token-5f1c9e',
+  WHATSAPP_ACCESS_TOKEN: 'proc-whatsapp-access-token-8d2e41',
+  WHATSAPP_APP_SECRET: 'proc-whatsapp-app-secret-3a9b07',
+  WHATSAPP_VERIFY_TOKEN: 'proc-whatsapp-verify-token-7c4d52',
+  TRACKING_SECRET: 'proc-tracking-secret-e6f0-0123456789abcdef',
+  OPERATOR_PASSWORD: 'proc-operator-password-2b8a',
+};
+/** The demo's email addresses and phone numbers (E.164 and bare digits), read from its source so that a new one is checked too. */
+const demoContacts = [...new Set(readFileSync(join(root, 'scripts', 'src', 'demo.ts'), 'utf8').match(/[\w.+-]+@[\w-]+\.[\w.]+|\+\d{8,15}/g) ?? [])]
+  .flatMap((contact) => (contact.startsWith('+') ? [contact, contact.slice(1)] : [contact]));
+
+/** Fails naming every secret variable of `env` (a URL's password only) and every demo contact detail that `output` holds. */
+function expectNoSecretsOrContacts(output: string, env: Record<string, string | undefined>): void {
+  const secrets = Object.values(variables).flatMap((spec: { name: string; secret?: boolean }) => {
+    const value = spec.secret ? env[spec.name] : undefined;
+    if (!value) return [];
+    const secret = /^[a-z]+:\/\//.test(value) ? new URL(value).password : value;
+    return secret ? [[spec.name, secret] as const] : [];
+  });
+  expect(secrets.map(([name]) => name)).toEqual(expect.arrayContaining(['DB_ENCRYPTION_KEY', 'BLIND_INDEX_KEY']));
+  expect(demoContacts.length).toBeGreaterThanOrEqual(4);
+  const found = [...secrets.filter(([, value]) => output.includes(value)).map(([name]) => name), ...demoContacts.filter((contact) => output.includes(contact))];
+  expect(found).toEqual([]);
+}
+
 let t: TestDatabase;
 let r: TestRedis;
 
@@ -72,6 +100,7 @@ describe('a service on SIGTERM', () => {
     const result = await run([`services/${service}/dist/main.js`], env, { signalAfter: (out) => out.includes('"msg":"started"') || out.includes('sandbox listening') });
     expect([result.code, result.stderr]).toEqual([0, '']);
     expect(result.stdout).toContain('"msg":"stopped"');
+    expectNoSecretsOrContacts(result.stdout, env);
   });
 });
 
@@ -80,7 +109,7 @@ describe('npm start', () => {
     // A port of its own, so that PUBLIC_BASE_URL names this ingest and the sandbox's callbacks reach it.
     const port = await freePort();
     const env = {
-      ...testEnvironment({ DATABASE_URL: t.url, QUEUE_PREFIX: r.prefix, LOG_LEVEL: undefined, PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, SANDBOX_CALLBACKS: 'true', SANDBOX_CALLBACK_DELAY_MS: '20' }),
+      ...testEnvironment({ DATABASE_URL: t.url, QUEUE_PREFIX: r.prefix, LOG_LEVEL: 'debug', PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, SANDBOX_CALLBACKS: 'true', SANDBOX_CALLBACK_DELAY_MS: '20', ...ownSecrets }),
       PATH: path,
     };
     const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env);
@@ -91,6 +120,9 @@ describe('npm start', () => {
     expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is responded/);
     expect(result.stdout).toMatch(/webhook +sent → delivered {2}sms/);
     expect(result.code).toBe(0);
+    // Every service's debug log and the demo's own lines: no secret of the environment, no address or number.
+    expect(result.stdout).toContain('"level":"debug"');
+    expectNoSecretsOrContacts(result.stdout + result.stderr, env);
   });
 
   it('starts an embedded PostgreSQL when none answers', async () => {

@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { BackoffPolicy, JsonObject, MessageChannel, MessageType, StrategySettings, UrgencyLevel } from '@crm/core';
 import { CommunicationRepository, upsertClientContact, type CommunicationRow } from '@crm/db';
-import { batchedWrites, ProviderBreakers, TemplateStore, type BreakerSettings } from '@crm/delivery';
+import { batchedWrites, PreferencesCache, ProviderBreakers, TemplateStore, type BreakerSettings } from '@crm/delivery';
 import { startEmailWorker, type EmailContentSettings } from '@crm/email-worker';
-import { createLogger } from '@crm/observability';
+import { createLogger, type LoggerOptions, type LogLevel } from '@crm/observability';
 import { loadConfig } from '@crm/config';
 import { strategySettingsOf } from '@crm/runtime';
 import { startMessagingWorker, smsSender, whatsAppSender } from '@crm/messaging-worker';
@@ -25,6 +25,12 @@ export interface TestEngine {
   readonly producer: QueueProducer;
   readonly sandbox: Sandbox;
   readonly breakers: ProviderBreakers;
+  /**
+   * The routing preferences cache the strategy worker reads through (PREFERENCES_CACHE_TTL_SECONDS
+   * of the test config); ingest, `send` and the channel workers invalidate it as production does.
+   * A test that changes preferences in PostgreSQL directly must invalidate too.
+   */
+  readonly preferencesCache: PreferencesCache;
   /** The email templates, when the engine renders them (`templates: true`). */
   readonly templates: TemplateStore | null;
   /** Ingest's base URL, when the engine runs it (`webhooks: true`). */
@@ -94,6 +100,10 @@ export interface TestEngineOptions {
   readonly webhooks?: boolean | { readonly callbackDelayMs?: number };
   /** More options of the sandbox (e.g. `whatsappWindow`). */
   readonly sandbox?: Partial<StartSandboxOptions>;
+  /** Where the logger shared by every service of the engine writes its JSON lines (a test capturing them). @defaultValue none: silent */
+  readonly logDestination?: NonNullable<LoggerOptions['destination']>;
+  /** That logger's level. @defaultValue 'debug' with a `logDestination`, else 'silent' */
+  readonly logLevel?: LogLevel;
 }
 
 /** The tracking key and public URL of test engines that render templates. */
@@ -114,7 +124,10 @@ const finalStatuses = ['sent', 'failed', 'bounced', 'cancelled', 'batched'];
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
   const config = loadConfig(testEnvironment());
-  const logger = createLogger({ service: 'engine-test', level: 'silent' });
+  const logger = createLogger({
+    service: 'engine-test', level: options.logLevel ?? (options.logDestination ? 'debug' : 'silent'),
+    ...(options.logDestination && { destination: options.logDestination }),
+  });
   const t = await createTestDatabase();
   let r: TestRedis | undefined;
   let redisUrl = options.redisUrl;
@@ -127,11 +140,13 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   const producerConnection = createRedisConnection({ url: redisUrl, role: 'producer' });
   await waitForRedis(producerConnection);
   const producer = new QueueProducer({ connection: producerConnection, prefix });
+  // On the fail-fast producer connection, as the services use one of their own.
+  const preferencesCache = new PreferencesCache({ db: t.db, redis: producerConnection, prefix, ttlSeconds: config.preferences.cacheTtlSeconds, logger });
   // Ingest first, when the sandbox is to call its webhooks: the URLs (and Twilio's signature) name its port.
   // Its public URL is known once it listens; the routes read the settings on every call.
   const webhookSettings: { -readonly [K in keyof WebhookSettings]: WebhookSettings[K] } = { twilioAuthToken: config.twilio.authToken, whatsappAppSecret: config.whatsapp.appSecret, whatsappVerifyToken: config.whatsapp.verifyToken, publicBaseUrl: '' };
   const ingest = options.webhooks
-    ? await buildApp({ db: t.db, producer, keys: testKeys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 65_536, webhooks: webhookSettings })
+    ? await buildApp({ db: t.db, producer, keys: testKeys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 65_536, webhooks: webhookSettings, redis: producerConnection, preferencesCache })
     : null;
   const ingestUrl = ingest ? await ingest.listen({ host: '127.0.0.1', port: 0 }) : null;
   webhookSettings.publicBaseUrl = ingestUrl ?? '';
@@ -163,6 +178,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     producer,
     sandbox,
     breakers,
+    preferencesCache,
     templates,
     ingestUrl,
     emailContent,
@@ -177,6 +193,8 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         ...(input.phone !== undefined && { phone: input.phone }),
         ...(input.timezone !== undefined && { timezone: input.timezone }),
       });
+      // As ingest does after storing a recipient: the strategy must not read cached preferences from before.
+      await preferencesCache.invalidate([clientId]);
       const { communication } = await CommunicationRepository.save(t.db, {
         clientId, planId: input.planId ?? 'plan-7', messageType: input.messageType ?? 'reminder', urgency: input.urgency ?? 'normal',
         requestedChannel: input.channel ?? null, sendAt: null, variables: input.variables ?? defaultVariables, metadata: {},
@@ -205,6 +223,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         batchWindowMs: options.batchWindowMs ?? 2,
         reconcilerIntervalMs: options.reconcilerIntervalMs === undefined ? null : options.reconcilerIntervalMs,
         settings: options.strategy ?? strategySettingsOf(config),
+        preferences: (clientIds) => preferencesCache.getMany(clientIds),
         ...(options.clock !== undefined && { clock: options.clock }),
         ...(options.reconcilerGraceMs !== undefined && { reconcilerGraceMs: options.reconcilerGraceMs }),
       });
@@ -212,7 +231,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         ? null
         : startEmailWorker({
           db: t.db, producer, transport, keys: testKeys, logger, breakers, connection: workerConnection, prefix,
-          retry: options.retry ?? fastRetry, concurrency: 5,
+          retry: options.retry ?? fastRetry, concurrency: 5, preferencesCache,
           ...(emailContent && { content: emailContent }),
           ...((options.batchWindowMs ?? 2) > 0 && { writes: batchedWrites(t.db, testKeys, { windowMs: options.batchWindowMs ?? 2 }) }),
         });
@@ -221,7 +240,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         ? startMessagingWorker({
           db: t.db, producer, keys: testKeys, logger, breakers, connection: workerConnection, prefix, retry: options.retry ?? fastRetry, concurrency: 5,
           senders: {
-            sms: smsSender(createTwilioClient({ ...config.twilio, baseUrl: `${sandbox.httpUrl}/twilio` }), { db: t.db, logger, ...(ingestUrl && { publicBaseUrl: ingestUrl }) }),
+            sms: smsSender(createTwilioClient({ ...config.twilio, baseUrl: `${sandbox.httpUrl}/twilio` }), { db: t.db, logger, preferencesCache, ...(ingestUrl && { publicBaseUrl: ingestUrl }) }),
             whatsapp: whatsAppSender(createWhatsAppClient({ ...config.whatsapp, baseUrl: `${sandbox.httpUrl}/whatsapp` }), { db: t.db, keys: testKeys, logger }),
           },
         })
