@@ -120,7 +120,8 @@ const defaultVariables = Object.freeze({ clientName: 'Ada', eventName: 'Summer g
 
 export const testKeys = testPiiKeys;
 export const fastRetry: BackoffPolicy = Object.freeze({ baseDelayMs: 20, factor: 2, maxDelayMs: 200, maxAttempts: 3 });
-const finalStatuses = ['sent', 'failed', 'bounced', 'cancelled', 'batched'];
+/** Where `finished` stops waiting: the message was handed to its provider (sent, or what receipts moved it to since) or it ended. */
+const finalStatuses = ['sent', 'delivered', 'opened', 'clicked', 'responded', 'failed', 'bounced', 'cancelled', 'batched'];
 
 export async function startTestEngine(options: TestEngineOptions = {}): Promise<TestEngine> {
   const config = loadConfig(testEnvironment());
