@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder, type OnConflictDatabase, type OnConflictTables } from 'kysely';
+import type { Database } from './schema';
 import type { Executor } from './communication-repository';
 import { currentKeyId, decryptPiiSql, encryptPiiSql, type PiiKeys } from './pii-crypto';
 
@@ -27,6 +28,19 @@ const blindIndex = (value: string | undefined, keys: PiiKeys) =>
   value === undefined ? null : sql<Buffer>`hmac(${value}::text, ${keys.blindIndexKey}::text, 'sha256')`;
 
 /**
+ * The SET part of an upsert of `crm_client_preferences` that takes the inserted (`excluded`)
+ * email: its ciphertext, blind index and key id, and a suppression cleared for a new address
+ * (or none) while the same address stays suppressed.
+ */
+export const emailFromExcluded = (eb: ExpressionBuilder<OnConflictDatabase<Database, 'crm_client_preferences'>, OnConflictTables<'crm_client_preferences'>>) => ({
+  email_encrypted: eb.ref('excluded.email_encrypted'),
+  email_hash: eb.ref('excluded.email_hash'),
+  email_key_id: eb.ref('excluded.email_key_id'),
+  email_suppressed_at: sql<Date | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppressed_at END`,
+  email_suppression_reason: sql<string | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppression_reason END`,
+});
+
+/**
  * Creates the client's preferences row if needed and stores the given contact details,
  * encrypted with pgcrypto and blind-indexed; details left out keep their stored value.
  *
@@ -50,14 +64,7 @@ export async function upsertClientContact(db: Executor, keys: PiiKeys, update: C
     })
     .onConflict((oc) =>
       oc.column('client_id').doUpdateSet((eb) => ({
-        ...(email !== undefined && {
-          email_encrypted: eb.ref('excluded.email_encrypted'),
-          email_hash: eb.ref('excluded.email_hash'),
-          email_key_id: eb.ref('excluded.email_key_id'),
-          // A new address has not bounced (the same one stays suppressed).
-          email_suppressed_at: sql<Date | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppressed_at END`,
-          email_suppression_reason: sql<string | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppression_reason END`,
-        }),
+        ...(email !== undefined && emailFromExcluded(eb)),
         ...(phone !== undefined && { phone_encrypted: eb.ref('excluded.phone_encrypted'), phone_hash: eb.ref('excluded.phone_hash'), phone_key_id: eb.ref('excluded.phone_key_id') }),
         ...(update.timezone !== undefined && { timezone: eb.ref('excluded.timezone') }),
         updated_at: sql`now()`,

@@ -277,7 +277,7 @@ export interface ExportedPreferences {
   readonly updatedAt: string;
 }
 
-/** One delivery-log row. */
+/** One delivery-log row as the API shows it (camelCase, ISO times). */
 export interface ExportedDeliveryLogEntry {
   readonly id: string;
   readonly event: DeliveryLogEvent;
@@ -392,7 +392,8 @@ const stampColumns = [
 ] as const satisfies readonly (keyof CommunicationRow)[];
 const camel = (column: string): string => column.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
 
-function exportedLog(row: DeliveryLogRow): ExportedDeliveryLogEntry {
+/** A delivery-log row as the API shows it: the export here, and ingest's communication detail. */
+export function deliveryLogJson(row: DeliveryLogRow): ExportedDeliveryLogEntry {
   return {
     id: String(row.id),
     event: row.event,
@@ -443,7 +444,7 @@ function exportedCommunication(row: CommunicationRow, log: readonly DeliveryLogR
     timestamps: Object.fromEntries(stampColumns.map((column) => [camel(column), isoOrNull(row[column])])),
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
-    deliveryLog: log.map(exportedLog),
+    deliveryLog: log.map(deliveryLogJson),
   };
 }
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { MessageChannel, PreferencesInput } from '@crm/core';
-import { normaliseEmail, normalisePhone } from './client-contact-repository';
+import { emailFromExcluded, normaliseEmail, normalisePhone } from './client-contact-repository';
 import type { Executor } from './communication-repository';
 import { currentKeyId, decryptPiiSql, encryptPiiSql, type PiiKeys } from './pii-crypto';
 
@@ -114,15 +114,8 @@ export async function upsertPreferences(db: Executor, keys: PiiKeys, input: Pref
         ...(input.optOuts !== undefined && { opt_outs: eb.ref('excluded.opt_outs') }),
         ...(input.language !== undefined && { language: eb.ref('excluded.language') }),
         ...(input.batching !== undefined && { batching: eb.ref('excluded.batching') }),
-        ...(email !== undefined && {
-          // For a removed address the excluded columns are NULL (nothing was inserted for them).
-          email_encrypted: eb.ref('excluded.email_encrypted'),
-          email_hash: eb.ref('excluded.email_hash'),
-          email_key_id: eb.ref('excluded.email_key_id'),
-          // A new (or no) address has not bounced; the same one stays suppressed.
-          email_suppressed_at: sql<Date | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppressed_at END`,
-          email_suppression_reason: sql<string | null>`CASE WHEN crm_client_preferences.email_hash IS DISTINCT FROM excluded.email_hash THEN NULL ELSE crm_client_preferences.email_suppression_reason END`,
-        }),
+        // For a removed address the excluded columns are NULL (nothing was inserted for them).
+        ...(email !== undefined && emailFromExcluded(eb)),
         ...(phone !== undefined && {
           phone_encrypted: eb.ref('excluded.phone_encrypted'),
           phone_hash: eb.ref('excluded.phone_hash'),

@@ -7,7 +7,7 @@ import {
   MessageTypeSchema,
   UrgencyLevelSchema,
 } from '@crm/core';
-import type { CommunicationRow, DeliveryLogRow } from '@crm/db';
+import { deliveryLogJson, type CommunicationRow, type DeliveryLogRow } from '@crm/db';
 
 /**
  * The JSON form of communications and delivery-log rows: camelCase, timestamps as ISO 8601
@@ -126,25 +126,9 @@ export function communicationSummary(row: CommunicationRow): CommunicationSummar
   return summary;
 }
 
-/** One delivery-log row. */
+/** One delivery-log row (the same shape the GDPR export uses). */
 export function deliveryLogEntry(row: DeliveryLogRow): z.infer<typeof DeliveryLogEntrySchema> {
-  return {
-    id: String(row.id),
-    event: row.event,
-    fromStatus: row.from_status,
-    toStatus: row.to_status,
-    channel: row.channel,
-    attempt: row.attempt,
-    provider: row.provider,
-    providerMessageId: row.provider_message_id,
-    providerEventId: row.provider_event_id,
-    errorCode: row.error_code,
-    errorCategory: row.error_category,
-    errorMessage: row.error_message,
-    latencyMs: row.latency_ms,
-    detail: row.detail,
-    createdAt: row.created_at.toISOString(),
-  };
+  return deliveryLogJson(row);
 }
 
 /** A communication with its variables and its delivery log, oldest entry first. */
