@@ -12,6 +12,8 @@ export interface RoutingPreferences {
   readonly quietHours: { readonly start: string; readonly end: string } | null;
   /** Whether low-urgency messages may wait for a digest. */
   readonly batching: boolean;
+  /** The language messages are written in (a tag such as `en`, `pt-BR`). */
+  readonly language: string;
   readonly hasEmail: boolean;
   readonly hasPhone: boolean;
   /** The email address bounced (SMTP 5xx) and is not used for email until it changes. */
@@ -29,7 +31,7 @@ export async function getRoutingPreferencesMany(db: Executor, clientIds: readonl
   if (unique.length === 0) return new Map();
   const rows = await db
     .selectFrom('crm_client_preferences')
-    .select(['client_id', 'channels', 'opt_outs', 'timezone', 'quiet_hours_start', 'quiet_hours_end', 'batching', 'email_hash', 'phone_hash', 'email_suppressed_at'])
+    .select(['client_id', 'channels', 'opt_outs', 'timezone', 'quiet_hours_start', 'quiet_hours_end', 'batching', 'language', 'email_hash', 'phone_hash', 'email_suppressed_at'])
     .where('client_id', 'in', unique)
     .execute();
   return new Map(
@@ -42,6 +44,7 @@ export async function getRoutingPreferencesMany(db: Executor, clientIds: readonl
         // PostgreSQL prints a time as HH:MM:SS.
         quietHours: row.quiet_hours_start && row.quiet_hours_end ? { start: row.quiet_hours_start.slice(0, 5), end: row.quiet_hours_end.slice(0, 5) } : null,
         batching: row.batching,
+        language: row.language,
         hasEmail: row.email_hash !== null,
         hasPhone: row.phone_hash !== null,
         emailSuppressed: row.email_suppressed_at !== null,

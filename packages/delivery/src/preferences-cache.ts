@@ -82,7 +82,7 @@ function parseEntry(json: string): RoutingPreferences | undefined {
     return undefined;
   }
   if (value === null || typeof value !== 'object') return undefined;
-  const { channels, optOuts, timezone, quietHours, batching, hasEmail, hasPhone, emailSuppressed } = value;
+  const { channels, optOuts, timezone, quietHours, batching, language, hasEmail, hasPhone, emailSuppressed } = value;
   const quiet = quietHours as { start?: unknown; end?: unknown } | null;
   if (
     !(channels === null || isChannelList(channels)) ||
@@ -90,6 +90,7 @@ function parseEntry(json: string): RoutingPreferences | undefined {
     !(timezone === null || typeof timezone === 'string') ||
     !(quiet === null || (typeof quiet === 'object' && typeof quiet.start === 'string' && typeof quiet.end === 'string')) ||
     typeof batching !== 'boolean' ||
+    typeof language !== 'string' ||
     typeof hasEmail !== 'boolean' ||
     typeof hasPhone !== 'boolean' ||
     typeof emailSuppressed !== 'boolean'
@@ -102,6 +103,7 @@ function parseEntry(json: string): RoutingPreferences | undefined {
     timezone,
     quietHours: quiet === null ? null : { start: quiet.start as string, end: quiet.end as string },
     batching,
+    language,
     hasEmail,
     hasPhone,
     emailSuppressed,
@@ -116,6 +118,7 @@ function entryOf(preferences: RoutingPreferences): string {
     timezone: preferences.timezone,
     quietHours: preferences.quietHours && { start: preferences.quietHours.start, end: preferences.quietHours.end },
     batching: preferences.batching,
+    language: preferences.language,
     hasEmail: preferences.hasEmail,
     hasPhone: preferences.hasPhone,
     emailSuppressed: preferences.emailSuppressed,
@@ -124,7 +127,7 @@ function entryOf(preferences: RoutingPreferences): string {
 
 /**
  * A read-through Redis cache of clients' {@link RoutingPreferences} (channel order, opt-outs,
- * time zone, quiet hours, batching, and whether an email address or phone number is on file:
+ * time zone, quiet hours, batching, language, and whether an email address or phone number is on file:
  * never the address or number themselves), in front of `getRoutingPreferencesMany`.
  *
  * - Entries are JSON under `${prefix}:prefs:${clientId}` for `ttlSeconds`. A batch is one MGET;

@@ -58,7 +58,7 @@ describe('PreferencesCache', () => {
     const first = await cache.getMany([clientId]);
     expect(first.get(clientId)).toEqual({
       channels: ['whatsapp', 'email'], optOuts: ['sms'], timezone: 'Europe/Lisbon', quietHours: { start: '22:00', end: '07:30' },
-      batching: false, hasEmail: true, hasPhone: false, emailSuppressed: false,
+      batching: false, language: 'en', hasEmail: true, hasPhone: false, emailSuppressed: false,
     });
     expect(await counts()).toEqual({ hit: before.hit, miss: before.miss + 1 });
     expect(await r.redis.exists(cache.entryKey(clientId))).toBe(1);
@@ -167,7 +167,7 @@ describe('PreferencesCache', () => {
     expect(json).not.toContain('private.person');
     expect(json).not.toContain('@');
     expect(json).not.toContain('4155550199');
-    expect(Object.keys(JSON.parse(json) as object).sort()).toEqual(['batching', 'channels', 'emailSuppressed', 'hasEmail', 'hasPhone', 'optOuts', 'quietHours', 'timezone']);
+    expect(Object.keys(JSON.parse(json) as object).sort()).toEqual(['batching', 'channels', 'emailSuppressed', 'hasEmail', 'hasPhone', 'language', 'optOuts', 'quietHours', 'timezone']);
     // Nor anywhere else under the prefix.
     for (const key of await r.keys()) {
       const type = await r.redis.type(key);
