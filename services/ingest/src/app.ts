@@ -24,6 +24,7 @@ import { healthRoutes } from './routes/health';
 import { readRoutes } from './routes/read';
 import { preferencesRoutes } from './routes/preferences';
 import { clientRoutes } from './routes/clients';
+import { analyticsRoutes } from './routes/analytics';
 import { registerApiRateLimit } from './api-rate-limit';
 
 /** Everything the HTTP API needs, passed in (tests build the same app on real PG and Redis). */
@@ -147,6 +148,7 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   await app.register(webhookRoutes, deps);
   await app.register(preferencesRoutes, deps);
   await app.register(clientRoutes, deps);
+  await app.register(analyticsRoutes, deps);
   await app.register(operatorRoutes, { producer: deps.producer, operator: deps.operator ?? { username: 'operator', password: null } });
   return app;
 }
