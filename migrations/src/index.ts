@@ -8,6 +8,7 @@ import * as emailTemplates from './0006-email-templates';
 import * as providerMessageIndex from './0007-provider-message-index';
 import * as inboundMessages from './0008-inbound-messages';
 import * as privacy from './0009-privacy';
+import * as analyticsRollups from './0010-analytics-rollups';
 
 /**
  * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
@@ -24,4 +25,5 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0007-provider-message-index': providerMessageIndex,
   '0008-inbound-messages': inboundMessages,
   '0009-privacy': privacy,
+  '0010-analytics-rollups': analyticsRollups,
 });

@@ -10,6 +10,7 @@
 import { join, resolve } from 'node:path';
 import { loadConfigOrExit, readEnvironment, type AppConfig } from '@crm/config';
 import { ApiKeyRepository, createDatabase, migrateToLatest } from '@crm/db';
+import { analyticsWorkerService } from '@crm/analytics-worker';
 import { emailWorkerService } from '@crm/email-worker';
 import { messagingWorkerService } from '@crm/messaging-worker';
 import { ingestService } from '@crm/ingest';
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
 
     say('');
     say('crm-engine is running');
-    say(`  ingest API          ${ingestUrl}  (docs/api.md; GET /health, GET /ready)`);
+    say(`  ingest API          ${ingestUrl}  (docs/api.md; GET /health, GET /ready, GET /metrics)`);
     say(`  API key             ${apiKey}  (new for this run; more with npm run apikey:create -- --name <name>)`);
     say(
       config.operator.password === null
@@ -134,11 +135,13 @@ async function migrate(config: AppConfig): Promise<void> {
 
 /**
  * Every service of the engine, started in this process on one shared runtime by the same
- * functions their `main.ts` uses. Returns the ingest URL.
+ * functions their `main.ts` uses. Returns the ingest URL. The workers' ops servers are not
+ * started here: one process has one metrics registry, and ingest serves it (with /health and
+ * /ready) for all of them.
  */
 async function startEngine(runtime: Runtime, stops: (() => Promise<unknown>)[]): Promise<string> {
   let url: string | undefined;
-  for (const start of [emailWorkerService, messagingWorkerService, strategyWorkerService, ingestService]) {
+  for (const start of [emailWorkerService, messagingWorkerService, strategyWorkerService, analyticsWorkerService, ingestService]) {
     const started = await start(runtime);
     // `stops` runs newest first; a service's own steps run in their order.
     stops.push(async () => {

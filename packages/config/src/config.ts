@@ -20,6 +20,11 @@ export interface ServerConfig {
   readonly publicBaseUrl: string;
   readonly bodyLimitBytes: number;
 }
+/** The ops HTTP server of a worker process (`/health`, `/ready`, `/metrics`). */
+export interface OpsConfig {
+  /** `OPS_PORT`; 0: any free port. It listens on `HOST`. */
+  readonly port: number;
+}
 export interface SecurityConfig {
   readonly dbEncryptionKey: string;
   /** Earlier encryption keys that still decrypt rows not yet rotated. */
@@ -163,6 +168,7 @@ export interface AppConfig {
   readonly database: DatabaseConfig;
   readonly redis: RedisConfig;
   readonly server: ServerConfig;
+  readonly ops: OpsConfig;
   readonly security: SecurityConfig;
   readonly smtp: SMTPConfig;
   readonly email: EmailConfig;
@@ -327,6 +333,7 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
       publicBaseUrl: values.PUBLIC_BASE_URL,
       bodyLimitBytes: values.BODY_LIMIT_BYTES,
     },
+    ops: { port: values.OPS_PORT },
     security: { dbEncryptionKey: values.DB_ENCRYPTION_KEY, previousEncryptionKeys: values.DB_ENCRYPTION_PREVIOUS_KEYS, blindIndexKey: values.BLIND_INDEX_KEY },
     smtp: {
       host: values.SMTP_HOST,

@@ -137,6 +137,7 @@ export const variables = {
   HOST: v({ name: 'HOST', description: 'Address the HTTP services listen on', default: '127.0.0.1', parse: parsers.host() }),
   PORT: v({ name: 'PORT', description: 'Port of the ingest HTTP API (0: any free port)', default: '3000', parse: PORT_OR_ZERO }),
   PUBLIC_BASE_URL: v({ name: 'PUBLIC_BASE_URL', description: 'Public URL of ingest, used in tracking links and provider callbacks', default: 'http://127.0.0.1:3000', parse: parsers.url(['http', 'https']) }),
+  OPS_PORT: v({ name: 'OPS_PORT', description: 'Port of a worker\'s ops HTTP server: /health, /ready, /metrics (0: any free port, logged at start; ingest serves them on PORT)', default: '0', parse: PORT_OR_ZERO }),
   BODY_LIMIT_BYTES: v({ name: 'BODY_LIMIT_BYTES', description: 'Largest accepted request body, in bytes (larger gets 413)', default: '1048576', parse: parsers.int(1024, 100 * 1024 * 1024) }),
   // security
   DB_ENCRYPTION_KEY: v({ name: 'DB_ENCRYPTION_KEY', description: 'Key that encrypts email and phone at rest (pgcrypto); at least 32 characters', secret: true, parse: parsers.string(32) }),

@@ -6,6 +6,7 @@ export { encodeCursor, decodeCursor, type HistoryPosition } from './cursor';
 export * from './communication-repository';
 export * from './communication-history';
 export * from './communication-analytics';
+export * from './analytics-queries';
 export * from './pii-crypto';
 export * from './client-contact-repository';
 export * from './client-contact-batch';

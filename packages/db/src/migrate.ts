@@ -1,4 +1,4 @@
-import { Migrator, NO_MIGRATIONS, type Kysely, type MigrationResult } from 'kysely';
+import { Migrator, NO_MIGRATIONS, sql, type Kysely, type MigrationResult } from 'kysely';
 import { migrations } from '@crm/migrations';
 
 export interface MigrationOutcome {
@@ -44,4 +44,35 @@ export async function migrateToNone(db: Kysely<any>): Promise<MigrationOutcome> 
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
   const all = await migratorFor(db).getMigrations();
   return all.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name);
+}
+
+/** Whether the schema has every migration this code knows; `pending` names the missing ones. */
+export interface MigrationState {
+  readonly current: boolean;
+  readonly pending: readonly string[];
+}
+
+/**
+ * Compares the migrations applied to this database (Kysely's `kysely_migration` table, on the
+ * connection's search path) with the list in `migrations/`, in one read-only query: for
+ * readiness checks (`/ready`). A schema never migrated has every migration pending. Rejects only
+ * when the database does not answer.
+ *
+ * @example
+ * const { current, pending } = await migrationState(db);
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function migrationState(db: Kysely<any>): Promise<MigrationState> {
+  const known = Object.keys(migrations).sort();
+  let applied: Set<string>;
+  try {
+    const { rows } = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db);
+    applied = new Set(rows.map((row) => row.name));
+  } catch (error) {
+    // 42P01: undefined_table (never migrated); anything else (no connection) is not an answer.
+    if ((error as { code?: string } | null)?.code !== '42P01') throw error;
+    applied = new Set();
+  }
+  const pending = known.filter((name) => !applied.has(name));
+  return { current: pending.length === 0, pending };
 }

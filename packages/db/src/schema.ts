@@ -220,6 +220,40 @@ export interface AuditLogTable {
   created_at: GeneratedTimestamp;
 }
 
+/** A day's rollup of one channel and message type (see migration 0010). */
+export interface AnalyticsDailyTable {
+  /** The UTC day of the communications' `created_at`, as PostgreSQL prints a `date` (`YYYY-MM-DD`). */
+  day: ColumnType<string, string, string>;
+  /** `'none'`: communications never routed to a channel. */
+  channel: MessageChannel | 'none';
+  message_type: StoredMessageType;
+  total: number;
+  sent: number;
+  delivered: number;
+  opened: number;
+  /** Opened, not counting those whose only opens were likely machine opens. */
+  opened_human: number;
+  clicked: number;
+  responded: number;
+  failed: number;
+  bounced: number;
+  cancelled: number;
+  /** Responded ones with a `sent_at`: the ones with a time to response. */
+  response_count: number;
+  response_time_sum_seconds: number;
+  /** Each time to response, in seconds, ascending. */
+  response_seconds: number[];
+  computed_at: GeneratedTimestamp;
+}
+
+/** A rollup cell an event touched, waiting to be recomputed (see migration 0010). */
+export interface AnalyticsDirtyTable {
+  day: ColumnType<string, string, string>;
+  channel: MessageChannel | 'none';
+  message_type: StoredMessageType;
+  marked_at: GeneratedTimestamp;
+}
+
 /** The engine's tables, as Kysely sees them. */
 export interface Database {
   crm_api_keys: ApiKeysTable;
@@ -231,6 +265,8 @@ export interface Database {
   crm_delivery_logs: DeliveryLogsTable;
   crm_digests: DigestsTable;
   crm_inbound_messages: InboundMessagesTable;
+  crm_analytics_daily: AnalyticsDailyTable;
+  crm_analytics_dirty: AnalyticsDirtyTable;
 }
 
 export type CommunicationRow = Selectable<CommunicationsTable>;

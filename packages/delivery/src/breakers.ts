@@ -1,6 +1,6 @@
 import CircuitBreaker from 'opossum';
 import { ProviderError } from '@crm/providers';
-import type { Logger } from '@crm/observability';
+import { breakerStateGauge, breakerStateValue, type Logger } from '@crm/observability';
 
 /** Breaker settings (from `config.breaker`). */
 export interface BreakerSettings {
@@ -24,6 +24,7 @@ type Call = () => Promise<unknown>;
  *
  * Each worker process keeps its own breakers (opossum's state is in memory): with N replicas
  * a dead provider costs at most N × volumeThreshold calls per window before all are open.
+ * Each breaker's state is exported as `crm_breaker_state{provider}`.
  */
 export class ProviderBreakers {
   readonly #settings: BreakerSettings;
@@ -50,9 +51,20 @@ export class ProviderBreakers {
         errorFilter: (error: unknown) => error instanceof ProviderError && (error.category === 'permanent' || error.category === 'rate_limit'),
       });
       const log = this.#logger.child({ provider });
-      breaker.on('open', () => log.warn({ breaker: 'open' }, 'circuit breaker opened: calls to this provider fail fast'));
-      breaker.on('halfOpen', () => log.info({ breaker: 'half_open' }, 'circuit breaker half-open: one probe call allowed'));
-      breaker.on('close', () => log.info({ breaker: 'closed' }, 'circuit breaker closed'));
+      // crm_breaker_state follows every change (0 closed, 1 half-open, 2 open).
+      breakerStateGauge.set({ provider }, breakerStateValue.closed);
+      breaker.on('open', () => {
+        breakerStateGauge.set({ provider }, breakerStateValue.open);
+        log.warn({ breaker: 'open' }, 'circuit breaker opened: calls to this provider fail fast');
+      });
+      breaker.on('halfOpen', () => {
+        breakerStateGauge.set({ provider }, breakerStateValue.half_open);
+        log.info({ breaker: 'half_open' }, 'circuit breaker half-open: one probe call allowed');
+      });
+      breaker.on('close', () => {
+        breakerStateGauge.set({ provider }, breakerStateValue.closed);
+        log.info({ breaker: 'closed' }, 'circuit breaker closed');
+      });
       this.#breakers.set(provider, breaker);
     }
     return breaker;

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { decideAfterFailure, type BackoffPolicy, type ErrorCategory, type JsonObject, type MessageChannel } from '@crm/core';
 import { moveCommunication, type ClientContact, type CommunicationRow, type Database, type PiiKeys } from '@crm/db';
-import type { Logger } from '@crm/observability';
+import { countProviderError, countStatusChange, observeDeliveryTime, type Logger } from '@crm/observability';
 import { ProviderError } from '@crm/providers';
 import { QueueName, type QueueProducer } from '@crm/queue';
 import { BreakerOpenError, type ProviderBreakers } from './breakers';
@@ -151,6 +151,7 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
   }
   if (claim.resumed) log.warn('resuming an attempt whose earlier run died before recording its result: the provider may receive it twice');
   const row = claim.communication;
+  if (!claim.resumed) countStatusChange({ channel: job.channel, messageType: row.message_type, status: 'sending' });
   if (claim.optOuts.includes(job.channel)) {
     // An opt-out (SMS STOP, an email unsubscribe) that arrived while the job waited wins: not
     // sent; the channel gave up as after a permanent refusal, so the next one is tried.
@@ -179,7 +180,9 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
   try {
     receipt = await breakers.fire(provider, () => sender.send({ communication: row, contact: claim.contact }));
   } catch (error) {
-    return handleFailure(deps, { job, row, provider, log }, asFailure(error, provider), performance.now() - startedAt);
+    const failure = asFailure(error, provider);
+    if (error instanceof ProviderError) countProviderError(provider, failure.category, failure.code);
+    return handleFailure(deps, { job, row, provider, log }, failure, performance.now() - startedAt);
   }
   // Only the provider call is inside the try: a failure to record the success (the database
   // went away) must not count as a failed send. The job fails instead and is redelivered; its
@@ -195,7 +198,10 @@ export async function deliverAttempt(deps: DeliveryDeps, job: DeliveryJob, sende
     detail: { ...(receipt.detail ?? {}), ...(claim.resumed && { resumed: true }) },
     ...(receipt.template && { template: receipt.template }),
   });
-  if (!applied) log.warn('sent, but the row had moved on meanwhile');
+  if (applied) {
+    countStatusChange({ channel: job.channel, messageType: row.message_type, status: 'sent' });
+    observeDeliveryTime(job.channel, 'sent', row.created_at);
+  } else log.warn('sent, but the row had moved on meanwhile');
   log.debug({ latencyMs: Math.round(latencyMs) }, 'sent');
   return { outcome: 'sent', providerMessageId: receipt.providerMessageId };
 }
@@ -272,6 +278,7 @@ async function handleFailure(
       detail: { action: effective.spendsAttempt ? 'retry' : 'wait_rate_limit', delayMs: effective.delayMs, failedAttempt: job.attempt },
     });
     if (!moved.applied) return { outcome: 'skipped', status: moved.current?.status ?? null };
+    countStatusChange({ channel: job.channel, messageType: row.message_type, status: 'queued' });
     await enqueueChannelJob(producer, { communicationId: row.id, channel: job.channel, attempt: nextAttempt, clientId: row.client_id }, effective.delayMs);
     log.info({ ...logFields, delayMs: effective.delayMs, nextAttempt }, 'attempt failed; retry scheduled');
     return { outcome: 'retry', delayMs: effective.delayMs, nextAttempt };
@@ -295,6 +302,7 @@ async function handleFailure(
     detail: { action: 'fallback', reason: effective.reason },
   });
   if (!moved.applied) return { outcome: 'skipped', status: moved.current?.status ?? null };
+  countStatusChange({ channel: job.channel, messageType: row.message_type, status: 'queued' });
   await producer.enqueue(QueueName.fallback, { communicationId: row.id, failedChannel: job.channel, category: failure.category });
   log.info({ ...logFields, reason: effective.reason }, 'channel gave up; falling back');
   return { outcome: 'fallback', reason: effective.reason };

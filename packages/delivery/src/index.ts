@@ -7,3 +7,4 @@ export * from './template-store';
 export * from './send-rate-limiter';
 export * from './send-rate-limits';
 export * from './preferences-cache';
+export * from './status-metrics';

@@ -1,6 +1,6 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '@crm/observability';
+import { jobDurationHistogram, type Logger } from '@crm/observability';
 import { jobDataSchemas, type JobData } from './job-data';
 import type { QueueName } from './queue-names';
 
@@ -35,8 +35,8 @@ export interface QueueWorker {
 
 /**
  * A BullMQ worker that validates each job's data against its queue's schema before the
- * processor sees it (bad data fails the job for good), and logs failures with job and
- * communication ids only.
+ * processor sees it (bad data fails the job for good), logs failures with job and
+ * communication ids only, and times each run in `crm_job_duration_seconds{queue,outcome}`.
  *
  * @example
  * const { close } = createQueueWorker({ queue: 'crm.email', processor, connection, prefix, logger });
@@ -55,7 +55,14 @@ export function createQueueWorker<Q extends QueueName>(options: QueueWorkerOptio
       if (!parsed.success) {
         throw new UnrecoverableError(`job data does not match ${queue}: ${parsed.error.issues.map((i) => i.path.join('.') || i.code).join(', ')}`);
       }
-      await processor(parsed.data as JobData<Q>, job, token, signal);
+      const stopTimer = jobDurationHistogram.startTimer({ queue });
+      try {
+        await processor(parsed.data as JobData<Q>, job, token, signal);
+        stopTimer({ outcome: 'completed' });
+      } catch (error) {
+        stopTimer({ outcome: error instanceof DelayedError ? 'postponed' : 'failed' });
+        throw error;
+      }
     },
     // Check for stalled jobs (a worker that died holding one) as often as a lock lasts.
     { connection, prefix, concurrency, lockDuration, stalledInterval: Math.min(30_000, lockDuration), autorun },

@@ -3,8 +3,9 @@ import type { Kysely } from 'kysely';
 import type { StrategySettings } from '@crm/core';
 import { loadConfigOrExit, type AppConfig } from '@crm/config';
 import { createDatabase, type Database, type PiiKeys } from '@crm/db';
-import { createLogger, type Logger } from '@crm/observability';
+import { createLogger, watchQueues, type Logger } from '@crm/observability';
 import { createRedisConnection, onShutdown, QueueProducer, waitForRedis } from '@crm/queue';
+import { startOpsServer } from './ops-server';
 
 /**
  * The shared infrastructure of a process: config, logger, and PostgreSQL and Redis
@@ -20,7 +21,10 @@ export interface Runtime {
   db(): Kysely<Database>;
   /** The Redis connection BullMQ workers share (blocking commands, retried forever). */
   workerConnection(): Redis;
-  /** A producer of jobs over a fail-fast connection, connected before it is returned. */
+  /**
+   * A producer of jobs over a fail-fast connection, connected before it is returned. Its queues'
+   * job counts are reported in `crm_queue_jobs` at each scrape of this process's metrics.
+   */
   producer(): Promise<QueueProducer>;
   /** Closes whatever was opened: producer, Redis connections, then the pool. */
   close(): Promise<void>;
@@ -46,6 +50,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   let workerConnection: Redis | undefined;
   let producerConnection: Redis | undefined;
   let producer: Promise<QueueProducer> | undefined;
+  let unwatchQueues: (() => void) | undefined;
 
   return {
     config,
@@ -72,11 +77,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       producer ??= (async () => {
         producerConnection = createRedisConnection({ url: config.redis.url, role: 'producer', name: `${service}-producer` });
         await waitForRedis(producerConnection);
-        return new QueueProducer({ connection: producerConnection, prefix: config.redis.queuePrefix });
+        const created = new QueueProducer({ connection: producerConnection, prefix: config.redis.queuePrefix });
+        // The queues' job counts go into crm_queue_jobs at each scrape of this process.
+        unwatchQueues = watchQueues(created.allQueues());
+        return created;
       })();
       return producer;
     },
     async close() {
+      unwatchQueues?.();
       if (producer) await (await producer.catch(() => undefined))?.close();
       for (const connection of [producerConnection, workerConnection]) {
         if (connection && connection.status !== 'end') await connection.quit().catch(() => connection.disconnect());
@@ -98,27 +107,47 @@ export interface StartedService {
  */
 export type ServiceStart = (runtime: Runtime) => Promise<StartedService>;
 
+export interface RunServiceOptions {
+  /**
+   * Start the ops HTTP server ({@link startOpsServer}: `/health`, `/ready`, `/metrics`) on
+   * `HOST:OPS_PORT`. Off for ingest, which serves the same routes on its own port.
+   * @defaultValue true
+   */
+  readonly opsServer?: boolean;
+}
+
 /**
  * The body of a service's `main.ts`: reads the config (exiting with the list of problems if it
- * is bad), starts the service, and on SIGTERM/SIGINT runs its stop steps, then closes the
- * runtime's connections.
+ * is bad), starts the service and (unless `options.opsServer` is false) its ops server on
+ * `HOST:OPS_PORT`, logs the addresses, and on SIGTERM/SIGINT closes the ops server, runs the
+ * service's stop steps, then closes the runtime's connections. A failure to start is logged at
+ * `fatal` and the process exits 1.
  *
  * @example
  * runService('strategy-worker', strategyWorkerService);
+ * runService('ingest', ingestService, { opsServer: false });
  */
-export function runService(service: string, start: ServiceStart): void {
+export function runService(service: string, start: ServiceStart, options: RunServiceOptions = {}): void {
   const config = loadConfigOrExit();
   const runtime = createRuntime({ service, config });
-  start(runtime).then(
-    (started) => {
-      onShutdown([...started.stop, () => runtime.close()], { logger: runtime.logger });
-      runtime.logger.info(started.url ? { url: started.url } : {}, 'started');
-    },
-    (error: unknown) => {
+  void (async () => {
+    let started: StartedService | undefined;
+    try {
+      started = await start(runtime);
+      const connection = runtime.workerConnection();
+      const ops =
+        options.opsServer === false
+          ? null
+          : await startOpsServer({ host: config.server.host, port: config.ops.port, logger: runtime.logger, db: runtime.db(), redisPing: () => connection.ping() });
+      onShutdown([...(ops ? [() => ops.close()] : []), ...started.stop, () => runtime.close()], { logger: runtime.logger });
+      runtime.logger.info({ ...(started.url && { url: started.url }), ...(ops && { opsUrl: ops.url }) }, 'started');
+    } catch (error) {
       runtime.logger.fatal({ err: error instanceof Error ? { name: error.name, message: error.message } : String(error) }, 'failed to start');
-      void runtime.close().finally(() => process.exit(1));
-    },
-  );
+      for (const step of started?.stop ?? []) await step().catch(() => undefined);
+      await runtime.close().catch(() => undefined);
+      process.exit(1);
+    }
+  })();
 }
 
 /**

@@ -1,4 +1,4 @@
 import { runService } from '@crm/runtime';
 import { ingestService } from './service';
 
-runService('ingest', ingestService);
+runService('ingest', ingestService, { opsServer: false });

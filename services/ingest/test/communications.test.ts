@@ -170,6 +170,6 @@ describe('health', () => {
     expect((await app.inject({ method: 'GET', url: '/health' })).json()).toEqual({ status: 'ok' });
     const ready = await app.inject({ method: 'GET', url: '/ready' });
     expect(ready.statusCode).toBe(200);
-    expect(ready.json()).toEqual({ status: 'ready', postgres: true, redis: true });
+    expect(ready.json()).toEqual({ status: 'ready', postgres: true, redis: true, migrations: true, pendingMigrations: [] });
   });
 });

@@ -32,7 +32,7 @@ import {
   type RoutingPreferences,
   type RoutingRow,
 } from '@crm/db';
-import type { Logger } from '@crm/observability';
+import { countStatusChange, type Logger } from '@crm/observability';
 import { QueueName, type QueueProducer } from '@crm/queue';
 
 /**
@@ -155,6 +155,7 @@ export async function processRequestBatch(deps: StrategyDeps, ids: readonly stri
   }
   const moved = await queueOnFirstChannelMany(deps.db, decisions);
   const queued = decisions.filter((d) => moved.has(d.id));
+  for (const d of queued) countStatusChange({ channel: d.channel, messageType: rows.get(d.id)!.message_type, status: 'queued' });
   await Promise.all([
     deps.producer.enqueueMany(QueueName.email, queued.filter((d) => d.channel === 'email').map((d) => ({ communicationId: d.id, attempt: 1 }))),
     deps.producer.enqueueMany(
@@ -243,6 +244,7 @@ export async function processRequest(
       strategyReason: decision.reason,
       error: { message: decision.reason, code: 'no_usable_channel', category: 'permanent' },
     });
+    if (moved.applied) countStatusChange({ channel: row.channel, messageType: row.message_type, status: 'failed' });
     log.warn({ reason: 'no_usable_channel', applied: moved.applied }, 'communication cannot be sent');
     return { outcome: 'failed', reason: 'no_usable_channel' };
   }
@@ -282,6 +284,7 @@ export async function processRequest(
   });
 
   if (result.kind === 'unchanged') return { outcome: 'unchanged', status: result.status };
+  countStatusChange({ channel: result.kind === 'queued' ? first : row.channel, messageType: row.message_type, status: result.kind });
   if (result.kind === 'scheduled') {
     await enqueueExpected(deps.producer, wakeUpJob(row.id, result.at, now));
     log.debug({ at: result.at.toISOString() }, 'scheduled');
@@ -299,6 +302,7 @@ async function addToDigest(deps: StrategyDeps, row: RoutingRow, reason: string, 
   const joined = await joinDigest(deps.db, { id: row.id, clientId: row.client_id, flushAt: new Date(now.getTime() + digest.windowMs), maxItems: digest.maxItems, reason });
   await Promise.all(joined.flushed.map((flushed) => afterFlush(deps, flushed)));
   if (!joined.joined) return { outcome: 'unchanged', status: joined.move.applied ? null : (joined.move.current?.status ?? null) };
+  countStatusChange({ channel: row.channel, messageType: row.message_type, status: 'scheduled' });
   if (!joined.flushed.some((flushed) => flushed.digestId === joined.digestId)) {
     await enqueueExpected(deps.producer, digestFlushJob(row.client_id, joined.digestId, joined.flushAt, now));
   }
@@ -354,6 +358,7 @@ export async function processFallback(deps: StrategyDeps, communicationId: strin
       detail: { tried: row.channels_tried, plan: row.channel_plan },
     });
     if (!moved.applied) return { outcome: 'unchanged', status: moved.current?.status ?? null };
+    countStatusChange({ channel: failedChannel, messageType: row.message_type, status: bounced ? 'bounced' : 'failed' });
     await deps.producer.enqueue(QueueName.events, { communicationId: row.id, event: bounced ? 'bounced' : 'failed', at: new Date().toISOString() });
     log.error({ tried: row.channels_tried, lastErrorCode: row.last_error_code, lastErrorCategory: row.last_error_category }, 'all channels failed');
     return { outcome: 'failed', reason: 'all_channels_failed' };
@@ -383,6 +388,7 @@ export async function processFallback(deps: StrategyDeps, communicationId: strin
     return { moved, delayMs: later ? time.sendAt.getTime() - now.getTime() : 0 };
   });
   if (!result.moved.applied) return { outcome: 'unchanged', status: result.moved.current?.status ?? null };
+  countStatusChange({ channel: next, messageType: row.message_type, status: 'queued' });
   await enqueueChannelJob(deps.producer, { communicationId: row.id, channel: next, attempt, clientId: row.client_id }, result.delayMs);
   log.info({ next, attempt, category: row.last_error_category, delayMs: result.delayMs }, 'falling back to the next channel');
   return { outcome: 'queued', channel: next, attempt };

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CommunicationRequestSchema, CommunicationStatusSchema, requestHash, type CommunicationRequest } from '@crm/core';
 import { CommunicationRepository, getContactAvailabilities, upsertClientContacts, type ContactUpdate, type NewCommunication, type SavedItem } from '@crm/db';
+import { countStatusChange } from '@crm/observability';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
 import { attachmentLimitOf, checkAttachments } from './attachments';
@@ -117,6 +118,9 @@ export const batchRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => 
       // Committed: the routing preferences of clients whose recipient was stored are stale in the cache (before their jobs run).
       await deps.preferencesCache?.invalidate(items.filter((item) => contactOf(item) !== null).map((item) => item.clientId));
       const created = saved.filter((result) => result.outcome === 'created');
+      saved.forEach((result, index) => {
+        if (result.outcome === 'created') countStatusChange({ channel: null, messageType: items[index]!.messageType, status: 'pending' });
+      });
       if (created.length > 0) {
         try {
           await deps.producer.enqueueMany('crm.requests', created.map((result) => ({ communicationId: result.id })));

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { CommunicationStatus } from '@crm/core';
 import { CommunicationRepository } from '@crm/db';
 import { jobIdFor } from '@crm/queue';
+import { countStatusChange } from '@crm/observability';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
 import { CommunicationDetailSchema, communicationDetail } from '../representation';
@@ -48,6 +49,7 @@ export const cancelRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =>
           if (change.reason === 'not_found') throw new ProblemError('not_found', `no communication ${id}`, [{ field: 'id', in: 'params', message: 'no such communication' }]);
           if (change.current !== 'cancelled') throw notCancellable(id, change.current);
         } else {
+          countStatusChange({ channel: row.channel, messageType: row.message_type, status: 'cancelled' });
           request.log.info({ communicationId: id, from: change.from, apiKeyId: request.apiKey?.id }, 'communication cancelled');
           const jobIds = [jobIdFor('crm.requests', { communicationId: id })];
           // A postponed message also has its wake-up job, delayed until its time.

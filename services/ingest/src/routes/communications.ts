@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { CommunicationRequestSchema, CommunicationStatusSchema, requestHash, type CommunicationRequest } from '@crm/core';
+import { countStatusChange } from '@crm/observability';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
 import { attachmentLimitOf, checkAttachments } from './attachments';
@@ -73,6 +74,7 @@ export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, 
       }
       const communication = result;
       if (result.outcome === 'created') {
+        countStatusChange({ channel: null, messageType: body.messageType, status: 'pending' });
         try {
           await enqueuer.enqueue(communication.id);
         } catch (error) {

@@ -1,19 +1,21 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { sql } from 'kysely';
+import { metricsRegistry } from '@crm/observability';
+import { checkReadiness } from '@crm/runtime';
 import type { IngestDeps } from '../app';
 import { problemBody } from '../problem';
 
-/** `GET /health` (the process answers) and `GET /ready` (PostgreSQL and Redis answer). No auth. */
+/**
+ * `GET /health` (the process answers), `GET /ready` (PostgreSQL and Redis answer and every
+ * migration is applied: @crm/runtime's `checkReadiness`, as the workers' ops servers answer it)
+ * and `GET /metrics` (the process's Prometheus metrics, text format). No auth: bind or firewall
+ * them in production.
+ */
 export const healthRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/ready', async (_request, reply) => {
-    const checks = await Promise.all([
-      sql`SELECT 1`.execute(deps.db).then(() => true, () => false),
-      deps.redisPing().then(() => true, () => false),
-    ]);
-    const [postgres = false, redis = false] = checks;
-    if (postgres && redis) return { status: 'ready', postgres, redis };
-    const down = [!postgres && 'postgres', !redis && 'redis'].filter(Boolean).join(' and ');
-    return reply.code(503).type('application/problem+json').send({ ...problemBody('not_ready', `${down} did not answer`), postgres, redis });
+    const { ready, detail, ...checks } = await checkReadiness({ db: deps.db, redisPing: deps.redisPing });
+    if (ready) return { status: 'ready', ...checks };
+    return reply.code(503).type('application/problem+json').send({ ...problemBody('not_ready', detail ?? 'not ready'), ...checks });
   });
+  app.get('/metrics', async (_request, reply) => reply.type(metricsRegistry.contentType).header('cache-control', 'no-store').send(await metricsRegistry.metrics()));
 };

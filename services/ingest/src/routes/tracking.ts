@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { isLikelyMachineOpen, verifyTrackingToken } from '@crm/core';
 import { CommunicationRepository, recordClick, recordOpen, recordUnsubscribe } from '@crm/db';
+import { countStatusOf } from '@crm/delivery';
+import { countStatusChange } from '@crm/observability';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
 
@@ -92,6 +94,7 @@ export const trackingRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) 
       if (row) {
         const verdict = isLikelyMachineOpen({ userAgent: request.headers['user-agent'], sentAt: row.sent_at, openedAt: new Date(), windowMs });
         const result = await recordOpen(deps.db, { communicationId: row.id, machine: verdict.machine, reason: verdict.reason, userAgentFamily: verdict.family });
+        if (result.moved) countStatusChange({ channel: row.channel, messageType: row.message_type, status: 'opened' });
         if (result.moved && result.at) await emit(request, row.id, 'opened', result.at);
       }
     }
@@ -103,6 +106,7 @@ export const trackingRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) 
     if (!payload?.u) throw noSuchLink();
     if (!recordsNothing(request)) {
       const result = await recordClick(deps.db, { communicationId: payload.c, url: payload.u });
+      if (result.moved) await countStatusOf(deps.db, payload.c, 'clicked');
       if (result.moved && result.at) await emit(request, payload.c, 'clicked', result.at);
     }
     return privateAnswer(reply).redirect(locationOf(payload.u), 302);

@@ -15,6 +15,7 @@ import {
   type ProviderStatusEvent,
   type TwilioParams,
 } from '@crm/providers';
+import { countStatusOf } from '@crm/delivery';
 import { optionNumberOfReplyId } from '@crm/templates';
 import type { JobData } from '@crm/queue';
 import type { IngestDeps, WebhookSettings } from '../app';
@@ -144,9 +145,11 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
     const result = await recordProviderStatus(deps.db, { provider, ...event, ...(errorCategory && { errorCategory }) });
     request.log.debug({ provider, providerMessageId: event.providerMessageId, status: event.status, outcome: result.outcome }, 'provider status');
     if (result.outcome === 'applied') {
+      await countStatusOf(deps.db, result.communicationId, result.to, result.at);
       await enqueueAfterCommit(request, 'crm.events', { communicationId: result.communicationId, event: eventOf[result.to], at: result.at.toISOString() }, 'delivery event');
     }
     if (result.outcome === 'fallback') {
+      await countStatusOf(deps.db, result.communicationId, 'queued', result.at);
       await enqueueAfterCommit(request, 'crm.fallback', { communicationId: result.communicationId, failedChannel: result.failedChannel, category: result.category }, 'fallback job');
       request.log.info({ communicationId: result.communicationId, failedChannel: result.failedChannel, category: result.category }, 'provider reported the message undelivered: falling back');
     }
@@ -183,6 +186,7 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
       'inbound message',
     );
     const at = message.at.toISOString();
+    if (result.responded && result.communicationId) await countStatusOf(deps.db, result.communicationId, 'responded');
     if (result.responded && result.communicationId) await enqueueAfterCommit(request, 'crm.events', { communicationId: result.communicationId, event: 'responded', at }, 'reply event');
     if (result.reply.kind === 'reply') {
       await enqueueAfterCommit(request, 'crm.events', { event: 'client.replied', inboundId: result.inboundId, ...(result.communicationId && { communicationId: result.communicationId }), at }, 'reply event');

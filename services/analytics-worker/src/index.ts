@@ -1,0 +1,2 @@
+export * from './analytics-worker';
+export * from './service';
