@@ -1,6 +1,7 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { MessageChannel, StoredMessageType } from '@crm/core';
 import type { Executor } from './communication-repository';
+import type { AnalyticsDailyTable } from './schema';
 
 /**
  * Analytics over daily rollups (issue 9). `crm_analytics_daily` holds one cell per (UTC day of
@@ -271,23 +272,8 @@ export async function rebuildAnalyticsRollups(db: Executor, from: string, to: st
   }
 }
 
-interface CellRow {
-  day: string;
-  channel: AnalyticsChannel;
-  message_type: StoredMessageType;
-  total: number;
-  sent: number;
-  delivered: number;
-  opened: number;
-  opened_human: number;
-  clicked: number;
-  responded: number;
-  failed: number;
-  bounced: number;
-  cancelled: number;
-  response_count: number;
-  response_time_sum_seconds: number;
-}
+/** A rollup cell's counts as a query answers them (the table's columns, without the response-time list). */
+type CellRow = Omit<Selectable<AnalyticsDailyTable>, 'response_seconds'>;
 
 /**
  * The cells matching `filters` as one SQL query (rows of `crm_analytics_daily`, or with a plan
