@@ -9,7 +9,7 @@ import { strategySettingsOf } from '@crm/runtime';
 import { startMessagingWorker, smsSender, whatsAppSender } from '@crm/messaging-worker';
 import { createSmtpTransport, createTwilioClient, createWhatsAppClient, type EmailTransport } from '@crm/providers';
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
-import { buildApp, type WebhookSettings } from '@crm/ingest';
+import { buildApp, type OperatorAccess, type WebhookSettings } from '@crm/ingest';
 import { startSandbox, type Sandbox, type StartSandboxOptions } from '@crm/sandbox';
 import { startStrategyWorker, type StrategyWorker } from '@crm/strategy-worker';
 import { createTestDatabase, createTestRedis, testEnvironment, testPiiKeys, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
@@ -98,6 +98,8 @@ export interface TestEngineOptions {
    * @defaultValue false
    */
   readonly webhooks?: boolean | { readonly callbackDelayMs?: number };
+  /** Who may open ingest's operator pages (the dashboard, Bull Board), when it runs. @defaultValue none: they answer 503 */
+  readonly operator?: OperatorAccess;
   /** More options of the sandbox (e.g. `whatsappWindow`). */
   readonly sandbox?: Partial<StartSandboxOptions>;
   /** Where the logger shared by every service of the engine writes its JSON lines (a test capturing them). @defaultValue none: silent */
@@ -147,7 +149,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   // Its public URL is known once it listens; the routes read the settings on every call.
   const webhookSettings: { -readonly [K in keyof WebhookSettings]: WebhookSettings[K] } = { twilioAuthToken: config.twilio.authToken, whatsappAppSecret: config.whatsapp.appSecret, whatsappVerifyToken: config.whatsapp.verifyToken, publicBaseUrl: '' };
   const ingest = options.webhooks
-    ? await buildApp({ db: t.db, producer, keys: testKeys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 65_536, webhooks: webhookSettings, redis: producerConnection, preferencesCache })
+    ? await buildApp({ db: t.db, producer, keys: testKeys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 65_536, webhooks: webhookSettings, redis: producerConnection, preferencesCache, ...(options.operator && { operator: options.operator }) })
     : null;
   const ingestUrl = ingest ? await ingest.listen({ host: '127.0.0.1', port: 0 }) : null;
   webhookSettings.publicBaseUrl = ingestUrl ?? '';

@@ -26,6 +26,7 @@ import { preferencesRoutes } from './routes/preferences';
 import { clientRoutes } from './routes/clients';
 import { analyticsRoutes } from './routes/analytics';
 import { registerApiRateLimit } from './api-rate-limit';
+import { dashboardRoutes } from './dashboard';
 
 /** Everything the HTTP API needs, passed in (tests build the same app on real PG and Redis). */
 export interface IngestDeps {
@@ -38,7 +39,7 @@ export interface IngestDeps {
   /** Largest accepted body, in bytes; larger gets 413 (the batch route takes ten times this). */
   readonly bodyLimitBytes: number;
   /**
-   * Who may open the operator pages (Bull Board at /admin/queues), from `config.operator`.
+   * Who may open the operator pages (the dashboard at /dashboard, Bull Board at /admin/queues), from `config.operator`.
    * @defaultValue no password: those pages answer 503
    */
   readonly operator?: OperatorAccess;
@@ -149,6 +150,8 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   await app.register(preferencesRoutes, deps);
   await app.register(clientRoutes, deps);
   await app.register(analyticsRoutes, deps);
-  await app.register(operatorRoutes, { producer: deps.producer, operator: deps.operator ?? { username: 'operator', password: null } });
+  const operator = deps.operator ?? { username: 'operator', password: null };
+  await app.register(operatorRoutes, { producer: deps.producer, operator });
+  await app.register(dashboardRoutes, { ...deps, operator });
   return app;
 }

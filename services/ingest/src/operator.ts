@@ -24,6 +24,8 @@ export interface OperatorAccess {
 
 /** Where Bull Board is served. */
 export const BULL_BOARD_PATH = '/admin/queues';
+/** Where a login goes when it was not sent from another operator page: the dashboard. */
+export const OPERATOR_HOME_PATH = '/dashboard';
 /** The operator login form. */
 export const LOGIN_PATH = '/login';
 /** Ends the browser session. */
@@ -106,20 +108,20 @@ function cookieValue(header: string | undefined, name: string): string | undefin
 
 /**
  * `next` if it is a path on this site (starts with one `/`; no backslash, control character,
- * space, quote or angle bracket; does not lead back to the login), else Bull Board: the login
- * never redirects elsewhere (`//evil.com`, `/\evil.com`, `https://evil.com` all go to Bull Board).
+ * space, quote or angle bracket; does not lead back to the login), else the dashboard: the login
+ * never redirects elsewhere (`//evil.com`, `/\evil.com`, `https://evil.com` all go to the dashboard).
  */
 export function safeNextPath(next: string | undefined): string {
-  if (next === undefined || next.length > 2_000 || !next.startsWith('/') || next.startsWith('//')) return BULL_BOARD_PATH;
+  if (next === undefined || next.length > 2_000 || !next.startsWith('/') || next.startsWith('//')) return OPERATOR_HOME_PATH;
   // eslint-disable-next-line no-control-regex
-  if (/[\\\u0000-\u0020\u007f"'<>`]/.test(next)) return BULL_BOARD_PATH;
+  if (/[\\\u0000-\u0020\u007f"'<>`]/.test(next)) return OPERATOR_HOME_PATH;
   let resolved: URL;
   try {
     resolved = new URL(next, 'http://operator.invalid');
   } catch {
-    return BULL_BOARD_PATH;
+    return OPERATOR_HOME_PATH;
   }
-  if (resolved.origin !== 'http://operator.invalid' || resolved.pathname === LOGIN_PATH || resolved.pathname === LOGOUT_PATH) return BULL_BOARD_PATH;
+  if (resolved.origin !== 'http://operator.invalid' || resolved.pathname === LOGIN_PATH || resolved.pathname === LOGOUT_PATH) return OPERATOR_HOME_PATH;
   return next;
 }
 
@@ -295,7 +297,7 @@ function sendPage(reply: FastifyReply, status: number, html: string): FastifyRep
  * The operator pages: `GET /login` (the form), `POST /login` (form-encoded `username`,
  * `password`, optional `next`: sets a signed, HttpOnly, SameSite=Strict session cookie valid
  * 12 h, Secure when PUBLIC_BASE_URL is https, then 303 to `next` if it is a local path, else
- * Bull Board), `POST /logout` (clears it), and Bull Board at `/admin/queues` behind
+ * the dashboard), `POST /logout` (clears it), and Bull Board at `/admin/queues` behind
  * {@link requireOperator}. A wrong login answers the form again with 401; an address with
  * {@link LOGIN_MAX_FAILURES} failures in {@link LOGIN_FAILURE_WINDOW_MS} gets 429 until they
  * age out (counted in memory, per process).

@@ -9,6 +9,7 @@ export const problemTypes = Object.freeze({
   operator_unauthorized: { status: 401, title: 'Operator credentials are required' },
   invalid_signature: { status: 403, title: 'The provider signature is missing or does not verify' },
   verify_token_mismatch: { status: 403, title: 'The webhook subscription handshake was refused' },
+  cross_origin_write: { status: 403, title: 'A dashboard write must come from the dashboard' },
   not_found: { status: 404, title: 'Not found' },
   client_not_found: { status: 404, title: 'The engine holds nothing about this client' },
   not_cancellable: { status: 409, title: 'The communication can no longer be cancelled' },

@@ -76,7 +76,7 @@ describe('GET /login', () => {
     const response = await ingest.app.inject({ method: 'GET', url: `/login?next=${encodeURIComponent('/"><script>alert(1)</script>')}`, headers: html });
     expect(response.statusCode).toBe(200);
     expect(response.body).not.toContain('<script>');
-    expect(response.body).toContain('value="/admin/queues"');
+    expect(response.body).toContain('value="/dashboard"');
     const escaped = await ingest.app.inject({ method: 'GET', url: `/login?next=${encodeURIComponent('/admin/queues?x=1&y=2')}`, headers: html });
     expect(escaped.body).toContain('value="/admin/queues?x=1&amp;y=2"');
   });
@@ -90,10 +90,10 @@ describe('GET /login', () => {
 });
 
 describe('POST /login', () => {
-  it('sets a signed HttpOnly SameSite=Strict session cookie for 12 h and redirects to Bull Board', async () => {
+  it('sets a signed HttpOnly SameSite=Strict session cookie for 12 h and redirects to the dashboard', async () => {
     const response = await login({ username: operator.username, password: operator.password });
     expect(response.statusCode).toBe(303);
-    expect(response.headers.location).toBe('/admin/queues');
+    expect(response.headers.location).toBe('/dashboard');
     const header = String(response.headers['set-cookie']);
     expect(header).toMatch(/^crm_operator=v1\.\d{13}\.[A-Za-z0-9_-]{43}; Path=\/; Max-Age=43200; Expires=[^;]+ GMT; HttpOnly; SameSite=Strict$/);
     expect(header).not.toContain('Secure');
@@ -128,11 +128,11 @@ describe('POST /login', () => {
   it.each([
     '//evil.com', '//evil.com/admin/queues', 'https://evil.com', 'http://evil.com/admin', '/\\evil.com', '/\t/evil.com', ' /admin',
     'javascript:alert(1)', 'evil.com', '/"><script>alert(1)</script>', '', '/login', '/logout', `/${'a'.repeat(2_100)}`,
-  ])('never redirects off the site: next=%j goes to Bull Board', async (next) => {
+  ])('never redirects off the site: next=%j goes to the dashboard', async (next) => {
     const response = await login({ username: operator.username, password: operator.password, next });
     expect(response.statusCode).toBe(next.length > 2_000 ? 400 : 303);
-    if (response.statusCode === 303) expect(response.headers.location).toBe('/admin/queues');
-    expect(safeNextPath(next)).toBe('/admin/queues');
+    if (response.statusCode === 303) expect(response.headers.location).toBe('/dashboard');
+    expect(safeNextPath(next)).toBe('/dashboard');
   });
 
   it('answers a wrong user name or password with the form again, an error and 401, and no cookie', async () => {
