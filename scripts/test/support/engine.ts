@@ -149,7 +149,10 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
   // Its public URL is known once it listens; the routes read the settings on every call.
   const webhookSettings: { -readonly [K in keyof WebhookSettings]: WebhookSettings[K] } = { twilioAuthToken: config.twilio.authToken, whatsappAppSecret: config.whatsapp.appSecret, whatsappVerifyToken: config.whatsapp.verifyToken, publicBaseUrl: '' };
   const ingest = options.webhooks
-    ? await buildApp({ db: t.db, producer, keys: testKeys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 65_536, webhooks: webhookSettings, redis: producerConnection, preferencesCache, ...(options.operator && { operator: options.operator }) })
+    ? await buildApp({ db: t.db, producer, keys: testKeys, logger, redisPing: () => producerConnection.ping(), bodyLimitBytes: 65_536, webhooks: webhookSettings, redis: producerConnection, preferencesCache,
+        // The tracking key the email worker signs with, when it renders templates (opens and clicks then verify).
+        ...(options.templates && { email: { trackingSecret: testEmailContent.trackingSecret, machineOpenWindowMs: config.email.machineOpenWindowMs, attachmentMaxTotalBytes: config.email.attachmentMaxTotalBytes } }),
+        ...(options.operator && { operator: options.operator }) })
     : null;
   const ingestUrl = ingest ? await ingest.listen({ host: '127.0.0.1', port: 0 }) : null;
   webhookSettings.publicBaseUrl = ingestUrl ?? '';

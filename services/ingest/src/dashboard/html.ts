@@ -200,3 +200,17 @@ export function options(values: readonly string[], current: string | undefined, 
     (value) => html`<option value="${value}"${raw(value === current ? ' selected' : '')}>${value}</option>`,
   )}`;
 }
+
+/**
+ * A GET form's query without its blank fields (an empty `<select>` or text box submits `x=`),
+ * so that optional schema fields read "not given". Repeated keys keep their last value.
+ */
+export function withoutBlanks(query: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (typeof query !== 'object' || query === null) return out;
+  for (const [key, value] of Object.entries(query)) {
+    const last = Array.isArray(value) ? value[value.length - 1] : value;
+    if (typeof last === 'string' && last.trim() !== '') out[key] = last.trim();
+  }
+  return out;
+}
