@@ -90,11 +90,11 @@ async function main(): Promise<void> {
     say('crm-engine is running');
     say(`  ingest API          ${ingestUrl}  (docs/api.md; GET /health, GET /ready, GET /metrics)`);
     say(`  API key             ${apiKey}  (new for this run; more with npm run apikey:create -- --name <name>)`);
-    say(
-      config.operator.password === null
-        ? '  Bull Board          off (set OPERATOR_PASSWORD, 12+ characters)'
-        : `  Bull Board          ${ingestUrl}/admin/queues  (user ${config.operator.username}, password: ${operatorPasswordFrom})`,
-    );
+    if (config.operator.password === null) say('  dashboard           off (set OPERATOR_PASSWORD, 12+ characters)');
+    else {
+      say(`  dashboard           ${ingestUrl}/dashboard  (user ${config.operator.username}, password: ${operatorPasswordFrom})`);
+      say(`  Bull Board          ${ingestUrl}/admin/queues  (same login)`);
+    }
     say(`  sandbox mailbox     ${sandbox.httpUrl}/smtp/messages`);
     say(`  sandbox SMTP        ${sandbox.host}:${sandbox.smtpPort}`);
     say(`  sandbox SMS         ${sandbox.httpUrl}/sms/messages  (Twilio stand-in at ${sandbox.httpUrl}/twilio)`);

@@ -205,7 +205,7 @@ export const variables = {
   API_RATE_LIMIT: v({ name: 'API_RATE_LIMIT', description: 'Most requests per API key to the /api routes, N/<duration> (e.g. 1000/1m) or off; more get 429 with Retry-After', default: '1200/1m', parse: frequencyCap }),
   PREFERENCES_CACHE_TTL_SECONDS: v({ name: 'PREFERENCES_CACHE_TTL_SECONDS', description: 'How long a client\'s routing preferences (never email or phone) stay cached in Redis, in seconds (0: no cache)', default: '3600', parse: parsers.int(0, 86_400) }),
   // operators
-  OPERATOR_USERNAME: v({ name: 'OPERATOR_USERNAME', description: 'User name for the operator pages (Bull Board at /admin/queues)', default: 'operator', parse: parsers.pattern(/^[A-Za-z0-9_.@-]{1,64}$/, '1-64 letters, digits, _ . @ or -') }),
+  OPERATOR_USERNAME: v({ name: 'OPERATOR_USERNAME', description: 'User name for the operator pages (the dashboard at /dashboard, Bull Board at /admin/queues)', default: 'operator', parse: parsers.pattern(/^[A-Za-z0-9_.@-]{1,64}$/, '1-64 letters, digits, _ . @ or -') }),
   OPERATOR_PASSWORD: v({ name: 'OPERATOR_PASSWORD', description: 'Password for the operator pages, at least 12 characters (empty: those pages are off)', default: '', secret: true, parse: (raw) => (raw === '' || raw.length >= 12 ? { ok: true, value: raw } : { ok: false, problem: 'must be empty or at least 12 characters long' }) }),
   // strategy: defaults for clients without preferences, timing rules
   DEFAULT_CHANNELS: v({ name: 'DEFAULT_CHANNELS', description: 'Channel order of a client who stated none', default: 'email,whatsapp,sms', parse: channelList }),
