@@ -3,12 +3,13 @@ import type { LightMyRequestResponse } from 'fastify';
 import type { MessageChannel } from '@crm/core';
 import { CommunicationRepository, moveCommunication } from '@crm/db';
 import { startTestIngest, type TestIngest } from './support/test-ingest';
+import { browserAccept, operatorBasic, testOperator } from './support/operator';
 
 // The dashboard's communications screens against a real database: the search form (filters,
 // validation beside each field, cursor paging) and one communication's timeline.
-const operator = { username: 'operator', password: 'correct horse battery staple' };
-const basic = { authorization: `Basic ${Buffer.from(`${operator.username}:${operator.password}`).toString('base64')}` };
-const browser = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+const operator = testOperator;
+const basic = operatorBasic;
+const browser = browserAccept;
 let ingest: TestIngest;
 
 beforeAll(async () => {

@@ -3,13 +3,14 @@ import { defaultStrategySettings, type StrategySettings } from '@crm/core';
 import { buildApp, createOperatorSession } from '@crm/ingest';
 import { createLogger } from '@crm/observability';
 import { startTestIngest, testKeys, type TestIngest } from './support/test-ingest';
+import { browserAccept, operatorBasic, testOperator } from './support/operator';
 
 // The dashboard's preferences screen on a real database: the page reads what the API reads,
 // shows contact details only masked, and saves through the API's own route for the operator.
 
-const operator = { username: 'operator', password: 'correct horse battery staple', sessionSecret: 'dashboard-preferences-session-secret-0123456789' };
-const basic = { authorization: `Basic ${Buffer.from(`${operator.username}:${operator.password}`).toString('base64')}` };
-const browser = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+const operator = { ...testOperator, sessionSecret: 'dashboard-preferences-session-secret-0123456789' };
+const basic = operatorBasic;
+const browser = browserAccept;
 /** Configured defaults unlike the built-in ones, so that the page shows where they come from. */
 const settings: StrategySettings = {
   ...defaultStrategySettings,

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { composeSms, composeWhatsApp, emailTemplateTypes, loadEmailTemplateSources, whatsAppTemplateMessage } from '@crm/templates';
 import { startTestIngest, type TestIngest } from './support/test-ingest';
+import { browserAccept, operatorBasic, testOperator } from './support/operator';
 
 // The dashboard's Templates screen: every message type's email, SMS and WhatsApp text with its sample data.
-const operator = { username: 'operator', password: 'correct horse battery staple' };
-const basic = { authorization: `Basic ${Buffer.from(`${operator.username}:${operator.password}`).toString('base64')}` };
-const browser = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+const operator = testOperator;
+const basic = operatorBasic;
+const browser = browserAccept;
 const samples = new Map(loadEmailTemplateSources().map((source) => [source.messageType, source.sampleVariables]));
 let ingest: TestIngest;
 let app: FastifyInstance;

@@ -2,12 +2,13 @@ import type { FastifyInstance } from 'fastify';
 import { CommunicationRepository, rebuildAnalyticsRollups } from '@crm/db';
 import { html, raw, withoutBlanks } from '../src/dashboard/html';
 import { startTestIngest, type TestIngest } from './support/test-ingest';
+import { browserAccept, operatorBasic, testOperator } from './support/operator';
 
 // The dashboard's frame (login gate, headers, assets, the API routes mounted for the operator)
 // and its overview and channels & engagement screens, on a real database.
-const operator = { username: 'operator', password: 'correct horse battery staple' };
-const basic = { authorization: `Basic ${Buffer.from(`${operator.username}:${operator.password}`).toString('base64')}` };
-const browser = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+const operator = testOperator;
+const basic = operatorBasic;
+const browser = browserAccept;
 const today = new Date().toISOString().slice(0, 10);
 let ingest: TestIngest;
 let disabled: TestIngest;
