@@ -4,7 +4,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const workspaceDirs = ['packages', 'services']
+const workspaceDirs = ['packages', 'services', 'examples']
   .flatMap((group) => fs.readdirSync(path.join(__dirname, group)).map((dir) => path.join(group, dir)))
   .concat(['migrations', 'scripts'])
   .filter((dir) => fs.existsSync(path.join(__dirname, dir, 'package.json')));
