@@ -9,6 +9,7 @@ import * as providerMessageIndex from './0007-provider-message-index';
 import * as inboundMessages from './0008-inbound-messages';
 import * as privacy from './0009-privacy';
 import * as analyticsRollups from './0010-analytics-rollups';
+import * as callbacks from './0011-callbacks';
 
 /**
  * Every migration, by name. Names sort in the order they must run; Kysely's Migrator applies
@@ -26,4 +27,5 @@ export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0008-inbound-messages': inboundMessages,
   '0009-privacy': privacy,
   '0010-analytics-rollups': analyticsRollups,
+  '0011-callbacks': callbacks,
 });

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { loadConfigOrExit, readEnvironment, type AppConfig } from '@crm/config';
 import { ApiKeyRepository, createDatabase, migrateToLatest } from '@crm/db';
 import { analyticsWorkerService } from '@crm/analytics-worker';
+import { callbackWorkerService } from '@crm/callback-worker';
 import { emailWorkerService } from '@crm/email-worker';
 import { messagingWorkerService } from '@crm/messaging-worker';
 import { ingestService } from '@crm/ingest';
@@ -141,7 +142,7 @@ async function migrate(config: AppConfig): Promise<void> {
  */
 async function startEngine(runtime: Runtime, stops: (() => Promise<unknown>)[]): Promise<string> {
   let url: string | undefined;
-  for (const start of [emailWorkerService, messagingWorkerService, strategyWorkerService, analyticsWorkerService, ingestService]) {
+  for (const start of [emailWorkerService, messagingWorkerService, strategyWorkerService, analyticsWorkerService, callbackWorkerService, ingestService]) {
     const started = await start(runtime);
     // `stops` runs newest first; a service's own steps run in their order.
     stops.push(async () => {

@@ -8,7 +8,7 @@ import { createTestDatabase, createTestRedis, testEnvironment, type TestDatabase
 
 // These tests run the built programs as separate processes, as production and `npm start` do.
 const root = join(__dirname, '..', '..');
-const services = ['ingest', 'strategy-worker', 'email-worker', 'analytics-worker', 'sandbox'];
+const services = ['ingest', 'strategy-worker', 'email-worker', 'analytics-worker', 'callback-worker', 'sandbox'];
 
 interface Run {
   code: number | null;
@@ -95,7 +95,7 @@ describe('a service with a bad environment', () => {
 });
 
 describe('a service on SIGTERM', () => {
-  it.each(['strategy-worker', 'email-worker', 'analytics-worker', 'ingest', 'sandbox'])('%s stops cleanly and exits 0', async (service) => {
+  it.each(['strategy-worker', 'email-worker', 'analytics-worker', 'callback-worker', 'ingest', 'sandbox'])('%s stops cleanly and exits 0', async (service) => {
     const env = { ...testEnvironment({ LOG_LEVEL: 'info', DATABASE_URL: t.url, QUEUE_PREFIX: r.prefix }), PATH: path };
     const result = await run([`services/${service}/dist/main.js`], env, { signalAfter: (out) => out.includes('"msg":"started"') || out.includes('sandbox listening') });
     expect([result.code, result.stderr]).toEqual([0, '']);

@@ -156,6 +156,19 @@ export interface RateLimitConfig {
   /** A slot at most this far off is waited for in the worker; a later one delays the job. */
   readonly maxWaitMs: number;
 }
+/** Signed event callbacks to subscribers (the callback worker). */
+export interface CallbackConfig {
+  /** A subscriber has this long to answer, in ms. */
+  readonly timeoutMs: number;
+  /** Attempts per event before it is marked failed. */
+  readonly maxAttempts: number;
+  /** How often new events are looked for in PostgreSQL, in ms. */
+  readonly dispatchIntervalMs: number;
+  /** Recent events scanned again (rows of concurrent transactions commit out of order), in ms. */
+  readonly dispatchOverlapMs: number;
+  /** Subscription URLs must be https, except on loopback hosts (NODE_ENV=production). */
+  readonly requireHttps: boolean;
+}
 /** Client replies (SMS, WhatsApp). */
 export interface InboundConfig {
   /** A reply is matched to a message that asked for an answer if that was sent at most this long ago. */
@@ -183,6 +196,7 @@ export interface AppConfig {
   readonly sandbox: SandboxConfig;
   readonly rateLimits: RateLimitConfig;
   readonly inbound: InboundConfig;
+  readonly callbacks: CallbackConfig;
   readonly api: ApiConfig;
   readonly preferences: PreferencesConfig;
 }
@@ -417,6 +431,13 @@ export function loadConfig(env: Environment = readEnvironment()): AppConfig {
       maxWaitMs: values.RATE_LIMIT_MAX_WAIT_MS,
     },
     inbound: { replyWindowMs: values.REPLY_WINDOW_HOURS * 3_600_000 },
+    callbacks: {
+      timeoutMs: values.CALLBACK_TIMEOUT_MS,
+      maxAttempts: values.CALLBACK_MAX_ATTEMPTS,
+      dispatchIntervalMs: values.CALLBACK_DISPATCH_INTERVAL_MS,
+      dispatchOverlapMs: values.CALLBACK_DISPATCH_OVERLAP_MS,
+      requireHttps: values.NODE_ENV === 'production',
+    },
     api: { rateLimit: values.API_RATE_LIMIT },
     preferences: { cacheTtlSeconds: values.PREFERENCES_CACHE_TTL_SECONDS },
   } satisfies AppConfig);

@@ -201,6 +201,11 @@ export const variables = {
   WORKER_CONCURRENCY: v({ name: 'WORKER_CONCURRENCY', description: 'Jobs each worker process handles at once', default: '50', parse: parsers.int(1, 1_000) }),
   WORKER_BATCH_WINDOW_MS: v({ name: 'WORKER_BATCH_WINDOW_MS', description: 'Window in which a worker coalesces the writes of concurrent jobs into one statement, in ms (0: one statement per job)', default: '2', parse: parsers.int(0, 1_000) }),
   RECONCILER_INTERVAL_MS: v({ name: 'RECONCILER_INTERVAL_MS', description: 'How often the reconciler re-enqueues due rows that have no job, in ms', default: '10000', parse: parsers.int(100, 3_600_000) }),
+  // event callbacks (crm.callbacks, the callback worker)
+  CALLBACK_TIMEOUT_MS: v({ name: 'CALLBACK_TIMEOUT_MS', description: 'How long a subscriber has to answer an event callback before the attempt counts as failed, in ms', default: '10000', parse: parsers.int(100, 120_000) }),
+  CALLBACK_MAX_ATTEMPTS: v({ name: 'CALLBACK_MAX_ATTEMPTS', description: 'Attempts to deliver one event callback (exponential backoff from 1 s to 1 h between them) before it is marked failed', default: '10', parse: parsers.int(1, 50) }),
+  CALLBACK_DISPATCH_INTERVAL_MS: v({ name: 'CALLBACK_DISPATCH_INTERVAL_MS', description: 'How often the callback worker looks in PostgreSQL for new events to deliver, in ms', default: '1000', parse: parsers.int(10, 600_000) }),
+  CALLBACK_DISPATCH_OVERLAP_MS: v({ name: 'CALLBACK_DISPATCH_OVERLAP_MS', description: 'Window of recent events the callback dispatcher scans again, in ms: longer than any transaction that records a status change or reply stays open', default: '60000', parse: parsers.int(1_000, 3_600_000) }),
   // api
   API_RATE_LIMIT: v({ name: 'API_RATE_LIMIT', description: 'Most requests per API key to the /api routes, N/<duration> (e.g. 1000/1m) or off; more get 429 with Retry-After', default: '1200/1m', parse: frequencyCap }),
   PREFERENCES_CACHE_TTL_SECONDS: v({ name: 'PREFERENCES_CACHE_TTL_SECONDS', description: 'How long a client\'s routing preferences (never email or phone) stay cached in Redis, in seconds (0: no cache)', default: '3600', parse: parsers.int(0, 86_400) }),

@@ -55,3 +55,5 @@ export * from './inbound-repository';
 export * from './key-rotation';
 export * from './preferences-repository';
 export * from './client-erasure';
+export * from './callback-repository';
+export * from './callback-url';

@@ -10,14 +10,14 @@ interface EncryptedColumn {
 
 /** A table holding personal data encrypted with pgcrypto, walked in key order. */
 interface EncryptedTable {
-  readonly table: 'crm_client_preferences' | 'crm_inbound_messages';
+  readonly table: 'crm_client_preferences' | 'crm_inbound_messages' | 'crm_callback_subscriptions';
   /** Unique, ordered: the walk resumes after the last one it saw. */
   readonly key: 'client_id' | 'id';
   readonly keyType: 'text' | 'uuid';
   readonly columns: readonly EncryptedColumn[];
 }
 
-/** Every place personal data is stored encrypted (a test checks this list against the schema). */
+/** Every place personal data (and the callback subscriptions' signing secrets) is stored encrypted (a test checks this list against the schema). */
 export const encryptedTables: readonly EncryptedTable[] = Object.freeze([
   {
     table: 'crm_client_preferences',
@@ -29,6 +29,7 @@ export const encryptedTables: readonly EncryptedTable[] = Object.freeze([
     ],
   },
   { table: 'crm_inbound_messages', key: 'id', keyType: 'uuid', columns: [{ value: 'body_encrypted', keyId: 'body_key_id' }] },
+  { table: 'crm_callback_subscriptions', key: 'id', keyType: 'uuid', columns: [{ value: 'secret_encrypted', keyId: 'secret_key_id' }] },
 ]);
 
 export interface RotationProgress {

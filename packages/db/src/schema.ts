@@ -254,10 +254,68 @@ export interface AnalyticsDirtyTable {
   marked_at: GeneratedTimestamp;
 }
 
+/** The event types a callback subscription may ask for (see migration 0011). */
+export const callbackEventTypes = [
+  'communication.sent',
+  'communication.delivered',
+  'communication.failed',
+  'communication.responded',
+  'client.replied',
+] as const;
+export type CallbackEventType = (typeof callbackEventTypes)[number];
+
+/** A subscriber of event callbacks (see migration 0011). */
+export interface CallbackSubscriptionsTable {
+  id: Generated<string>;
+  url: string;
+  events: ColumnType<CallbackEventType[], readonly CallbackEventType[], readonly CallbackEventType[]>;
+  /** The signing secret, pgcrypto-encrypted; `null` once the subscription is deleted. */
+  secret_encrypted: Buffer | null;
+  /** `piiKeyId` of the key that encrypted the secret. */
+  secret_key_id: string | null;
+  created_at: GeneratedTimestamp;
+  deleted_at: Timestamp | null;
+}
+
+export type CallbackDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/** One event for one subscription, and how its delivery went (see migration 0011). */
+export interface CallbackDeliveriesTable {
+  id: Generated<string>;
+  subscription_id: string;
+  /** `evt_` + 32 hex digits, derived from the subscription and the source row. */
+  event_id: string;
+  event_type: CallbackEventType;
+  communication_id: string | null;
+  /** The `crm_delivery_logs` row of a `communication.*` event. */
+  delivery_log_id: ColumnType<string | null, string | number | null | undefined, string | number | null>;
+  /** The `crm_inbound_messages` row of a `client.replied` event. */
+  inbound_id: string | null;
+  /** When the engine recorded the event (its source row's `created_at`). */
+  event_at: Timestamp;
+  status: ColumnType<CallbackDeliveryStatus, CallbackDeliveryStatus | undefined, CallbackDeliveryStatus>;
+  attempts: Generated<number>;
+  last_status_code: number | null;
+  last_error: string | null;
+  next_attempt_at: GeneratedTimestamp;
+  created_at: GeneratedTimestamp;
+  delivered_at: Timestamp | null;
+  failed_at: Timestamp | null;
+}
+
+/** How far the callback dispatcher has scanned each source (see migration 0011). */
+export interface CallbackCursorsTable {
+  source: 'delivery_logs' | 'inbound_messages';
+  scanned_to: Timestamp;
+}
+
 /** The engine's tables, as Kysely sees them. */
 export interface Database {
   crm_api_keys: ApiKeysTable;
   crm_attachments: AttachmentsTable;
+  crm_callback_cursors: CallbackCursorsTable;
+  crm_callback_deliveries: CallbackDeliveriesTable;
+  crm_callback_subscriptions: CallbackSubscriptionsTable;
   crm_audit_log: AuditLogTable;
   crm_communications: CommunicationsTable;
   crm_client_preferences: ClientPreferencesTable;

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import {
   countStaleEncryptedValues,
+  createCallbackSubscription,
   encryptedTables,
   getClientContact,
   piiKeyId,
@@ -19,6 +20,9 @@ const before: PiiKeys = { encryptionKey: oldKey, blindIndexKey };
 const during: PiiKeys = { encryptionKey: newKey, blindIndexKey, previousEncryptionKeys: [oldKey] };
 const after: PiiKeys = { encryptionKey: newKey, blindIndexKey };
 
+const callbackSecret = async (keys: PiiKeys, id: string) =>
+  (await sql<{ secret: string }>`SELECT crm_pii_decrypt(secret_encrypted, secret_key_id, ${[keys.encryptionKey].map(piiKeyId)}::text[], ${[keys.encryptionKey]}::text[]) AS secret
+    FROM crm_callback_subscriptions WHERE id = ${id}::uuid`.execute(t.db)).rows[0]?.secret;
 const inboundText = async (keys: PiiKeys, id: string) =>
   (await sql<{ text: string }>`SELECT crm_pii_decrypt(body_encrypted, body_key_id, ${[keys.encryptionKey].map(piiKeyId)}::text[], ${[keys.encryptionKey]}::text[]) AS text
     FROM crm_inbound_messages WHERE id = ${id}::uuid`.execute(t.db)).rows[0]?.text;
@@ -31,6 +35,8 @@ describe('encryption key rotation', () => {
     await upsertClientContact(t.db, before, { clientId: 'rot-email-only', email: 'only@example.com' });
     await upsertClientContact(t.db, before, { clientId: 'rot-legacy', email: 'legacy@example.com', phone: '+14155550999' });
     await t.db.updateTable('crm_client_preferences').set({ email_key_id: null, phone_key_id: null }).where('client_id', '=', 'rot-legacy').execute();
+    // A callback subscription's signing secret is encrypted the same way.
+    const subscription = await createCallbackSubscription(t.db, before, { url: 'http://127.0.0.1:9/events', events: ['client.replied'], secret: 'whsec_rotation' });
     const inbound = await recordInbound(t.db, before, {
       provider: 'twilio', providerMessageId: 'SM-rotation-1', channel: 'sms', from: '+14155551000', text: 'option 2 please', receivedAt: new Date(), replyWindowMs: 60_000,
     });
@@ -40,11 +46,11 @@ describe('encryption key rotation', () => {
     expect(mixed).toEqual({ email: 'rot3@example.com', phone: '+14155551003' });
     // A change made meanwhile is written under the new key.
     await upsertClientContact(t.db, during, { clientId: 'rot-04', email: 'changed4@example.com' });
-    expect(await countStaleEncryptedValues(t.db, during)).toEqual({ crm_client_preferences: 23 * 2 - 1 + 1 + 2, crm_inbound_messages: 1 });
+    expect(await countStaleEncryptedValues(t.db, during)).toEqual({ crm_client_preferences: 23 * 2 - 1 + 1 + 2, crm_inbound_messages: 1, crm_callback_subscriptions: 1 });
 
     const batches: number[] = [];
     const result = await rotateEncryptionKeys(t.db, during, { batchSize: 5, onBatch: (p) => batches.push(p.rows) });
-    expect(result).toEqual({ rotated: { crm_client_preferences: 25, crm_inbound_messages: 1 }, remaining: 0 });
+    expect(result).toEqual({ rotated: { crm_client_preferences: 25, crm_inbound_messages: 1, crm_callback_subscriptions: 1 }, remaining: 0 });
     expect(Math.max(...batches)).toBeLessThanOrEqual(5);
     expect(batches.length).toBeGreaterThanOrEqual(6);
 
@@ -57,11 +63,12 @@ describe('encryption key rotation', () => {
     expect(await getClientContact(t.db, after, 'rot-legacy')).toEqual({ email: 'legacy@example.com', phone: '+14155550999' });
     if (inbound.outcome !== 'recorded') throw new Error(`inbound not recorded: ${inbound.outcome}`);
     expect(await inboundText(after, inbound.inboundId)).toBe('option 2 please');
+    expect(await callbackSecret(after, subscription.id)).toBe('whsec_rotation');
     // …and not with the old one.
     await expect(getClientContact(t.db, before, 'rot-05')).rejects.toThrow(/no key decrypts/);
 
     // A second run has nothing to do.
-    expect(await rotateEncryptionKeys(t.db, during)).toEqual({ rotated: { crm_client_preferences: 0, crm_inbound_messages: 0 }, remaining: 0 });
+    expect(await rotateEncryptionKeys(t.db, during)).toEqual({ rotated: { crm_client_preferences: 0, crm_inbound_messages: 0, crm_callback_subscriptions: 0 }, remaining: 0 });
   });
 
   it('keeps up with writers running at the same time (online): nothing unreadable, nothing left behind', async () => {

@@ -26,7 +26,7 @@ const indexes = async () =>
 
 /** The tables of 0001 alone, and of every migration. */
 const initialTables = ['crm_client_preferences', 'crm_communication_templates', 'crm_communications', 'crm_delivery_logs'];
-const allTables = ['crm_analytics_daily', 'crm_analytics_dirty', 'crm_api_keys', 'crm_attachments', 'crm_audit_log', 'crm_client_preferences', 'crm_communication_templates', 'crm_communications', 'crm_delivery_logs', 'crm_digests', 'crm_inbound_messages'];
+const allTables = ['crm_analytics_daily', 'crm_analytics_dirty', 'crm_api_keys', 'crm_attachments', 'crm_audit_log', 'crm_callback_cursors', 'crm_callback_deliveries', 'crm_callback_subscriptions', 'crm_client_preferences', 'crm_communication_templates', 'crm_communications', 'crm_delivery_logs', 'crm_digests', 'crm_inbound_messages'];
 const migrationNames = Object.keys(migrations);
 /** Reverts migrations until only the first one is applied. */
 const downToFirst = async () => {

@@ -33,6 +33,8 @@ export const jobDataSchemas = Object.freeze({
     }),
     z.strictObject({ event: z.literal('client.replied'), inboundId: z.uuid(), communicationId: communicationId.optional(), at: z.iso.datetime() }),
   ]),
+  /** One `crm_callback_deliveries` row to send (its event and subscription are read from PostgreSQL). */
+  [QueueName.callbacks]: z.strictObject({ deliveryId: z.uuid() }),
 } satisfies Record<QueueName, z.ZodType>);
 
 export type JobData<Q extends QueueName> = z.infer<(typeof jobDataSchemas)[Q]>;
@@ -61,6 +63,8 @@ export function jobIdFor<Q extends QueueName>(queue: Q, data: JobData<Q>): strin
     case QueueName.events:
       // One event per inbound message; a communication's events by kind and time.
       return d.inboundId !== undefined ? `inbound.${String(d.inboundId)}.replied` : `${String(d.communicationId)}.${String(d.event)}.${Date.parse(String(d.at))}`;
+    case QueueName.callbacks:
+      return `callback.${String(d.deliveryId)}`;
     default:
       throw new TypeError(`unknown queue ${String(queue)}`);
   }

@@ -12,6 +12,8 @@ export const QueueName = Object.freeze({
   digest: 'crm.digest',
   /** Delivery, open, click and reply events, for the analytics worker. */
   events: 'crm.events',
+  /** Signed event callbacks to subscribers, for the callback worker. */
+  callbacks: 'crm.callbacks',
 } as const);
 export type QueueName = (typeof QueueName)[keyof typeof QueueName];
 export const queueNames: readonly QueueName[] = Object.freeze(Object.values(QueueName));

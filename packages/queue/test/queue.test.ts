@@ -18,7 +18,7 @@ const logger = createLogger({ service: 'queue-test', level: 'silent' });
 
 describe('job data', () => {
   it('names every queue of ARCHITECTURE.md', () => {
-    expect([...queueNames].sort()).toEqual(['crm.digest', 'crm.email', 'crm.events', 'crm.fallback', 'crm.messaging', 'crm.requests']);
+    expect([...queueNames].sort()).toEqual(['crm.callbacks', 'crm.digest', 'crm.email', 'crm.events', 'crm.fallback', 'crm.messaging', 'crm.requests']);
   });
 
   it('accepts ids and refuses anything else, such as an address or a body', () => {

@@ -1,1 +1,2 @@
-export {};
+export * from './callback-worker';
+export * from './service';

@@ -25,6 +25,7 @@ import { readRoutes } from './routes/read';
 import { preferencesRoutes } from './routes/preferences';
 import { clientRoutes } from './routes/clients';
 import { analyticsRoutes } from './routes/analytics';
+import { callbackRoutes } from './routes/callbacks';
 import { registerApiRateLimit } from './api-rate-limit';
 import { dashboardRoutes } from './dashboard';
 
@@ -72,6 +73,11 @@ export interface IngestDeps {
    * opt-outs or contact details. @defaultValue none: nothing to invalidate
    */
   readonly preferencesCache?: PreferencesCache;
+  /**
+   * How callback subscriptions are checked, from `config.callbacks`: `requireHttps` (NODE_ENV=production)
+   * refuses http URLs but for loopback hosts. @defaultValue `{ requireHttps: false }`
+   */
+  readonly callbacks?: { readonly requireHttps: boolean };
 }
 
 /** The secrets that sign provider callbacks, and the public URL Twilio signs (config.twilio, config.whatsapp, PUBLIC_BASE_URL). */
@@ -150,6 +156,7 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
   await app.register(preferencesRoutes, deps);
   await app.register(clientRoutes, deps);
   await app.register(analyticsRoutes, deps);
+  await app.register(callbackRoutes, deps);
   const operator = deps.operator ?? { username: 'operator', password: null };
   await app.register(operatorRoutes, { producer: deps.producer, operator });
   await app.register(dashboardRoutes, { ...deps, operator });

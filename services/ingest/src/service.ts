@@ -35,6 +35,7 @@ export const ingestService: ServiceStart = async (runtime) => {
       preferencesCache,
       apiRateLimit: config.api.rateLimit,
       email: { trackingSecret: config.email.trackingSecret, machineOpenWindowMs: config.email.machineOpenWindowMs, attachmentMaxTotalBytes: config.email.attachmentMaxTotalBytes },
+      callbacks: { requireHttps: config.callbacks.requireHttps },
     },
     config.server,
   );
