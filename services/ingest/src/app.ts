@@ -28,6 +28,7 @@ import { analyticsRoutes } from './routes/analytics';
 import { callbackRoutes } from './routes/callbacks';
 import { registerApiRateLimit } from './api-rate-limit';
 import { dashboardRoutes } from './dashboard';
+import { registerOpenApi } from './openapi';
 
 /** Everything the HTTP API needs, passed in (tests build the same app on real PG and Redis). */
 export interface IngestDeps {
@@ -143,6 +144,8 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
     ...(deps.apiKeyCacheTtlMs !== undefined && { cacheTtlMs: deps.apiKeyCacheTtlMs }),
   }));
   await registerApiRateLimit(app, deps);
+  // The OpenAPI document and Swagger UI at /docs: before the routes, which it collects as they register.
+  await registerOpenApi(app);
   await app.register(healthRoutes, deps);
   await app.register(communicationsRoutes, deps);
   await app.register(batchRoutes, deps);

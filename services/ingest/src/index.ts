@@ -7,3 +7,4 @@ export * from './ingest';
 export * from './problem';
 export * from './service';
 export { keywordAnswers, twiml } from './routes/webhooks';
+export * from './openapi';

@@ -290,13 +290,26 @@ async function renderPdf(report: AnalyticsReport, preferences: PreferenceDistrib
 export const analyticsRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
   const api = app.withTypeProvider<ZodTypeProvider>();
 
-  api.get('/api/crm/analytics', { schema: { querystring: AnalyticsQuerySchema } }, async (request) => {
+  const figures = {
+    summary: 'Delivery and engagement figures',
+    description:
+      'Delivery, open (with and without machine opens), click-through and response rates and time to response: overall, by channel, ' +
+      'by message type and by day; the funnel; the distribution of preferences. `from` and `to` are UTC days, both included (default: the last 30 days).',
+    querystring: AnalyticsQuerySchema,
+  };
+  api.get('/api/crm/analytics', { schema: figures }, async (request) => {
     const filters = analyticsFiltersOf(request.query);
     const [report, preferences] = await Promise.all([getAnalyticsReport(deps.db, filters), getPreferenceDistribution(deps.db)]);
     return { ...report, preferences };
   });
 
-  api.get('/api/crm/analytics/export.csv', { schema: { querystring: AnalyticsExportQuerySchema } }, async (request, reply) => {
+  const csvExport = {
+    summary: 'The figures as CSV',
+    description: 'The same filters; one row per day × channel × message type with counts and rates, or with `rows=communications` one row per communication (ids, type, channel, status, timestamps), streamed.',
+    querystring: AnalyticsExportQuerySchema,
+    response: { 200: { description: 'A CSV download', content: { 'text/csv': { schema: z.unknown() } } } },
+  };
+  api.get('/api/crm/analytics/export.csv', { schema: csvExport }, async (request, reply) => {
     const { rows, ...query } = request.query;
     const filters = analyticsFiltersOf(query);
     const name = `crm-analytics-${rows}-${filters.from}-${filters.to}.csv`;
@@ -326,7 +339,13 @@ export const analyticsRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps)
     return reply.send(Readable.from(lines()));
   });
 
-  api.get('/api/crm/analytics/report.pdf', { schema: { querystring: AnalyticsQuerySchema } }, async (request, reply) => {
+  const pdfReport = {
+    summary: 'A PDF report for stakeholders',
+    description: 'The same filters as the figures: a summary table, the funnel and charts.',
+    querystring: AnalyticsQuerySchema,
+    response: { 200: { description: 'The report', content: { 'application/pdf': { schema: z.unknown() } } } },
+  };
+  api.get('/api/crm/analytics/report.pdf', { schema: pdfReport }, async (request, reply) => {
     const filters = analyticsFiltersOf(request.query);
     const [report, preferences] = await Promise.all([getAnalyticsReport(deps.db, filters), getPreferenceDistribution(deps.db)]);
     const pdf = await renderPdf(report, preferences, new Date());

@@ -64,7 +64,17 @@ export const attachmentRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps
 
   app.withTypeProvider<ZodTypeProvider>().post(
     '/api/crm/attachments',
-    { schema: { querystring: UploadQuerySchema, response: { 201: UploadedSchema } } },
+    {
+      schema: {
+        summary: 'Upload a PDF, PNG or JPEG to attach to emails',
+        description:
+          'The body is the file itself, with its `Content-Type` (`application/pdf`, `image/png` or `image/jpeg`; else 415). Its magic ' +
+          'bytes must match that type (else 415 `attachment_type_mismatch`); larger than ATTACHMENT_MAX_TOTAL_BYTES is 413. ' +
+          'List the answered `id` in a communication\'s `attachments`.',
+        querystring: UploadQuerySchema,
+        response: { 201: UploadedSchema.describe('Stored (in PostgreSQL)') },
+      },
+    },
     async (request, reply) => {
       const declared = mediaTypeOf(request.headers['content-type']);
       if (!isAttachmentContentType(declared)) throw unsupportedType();

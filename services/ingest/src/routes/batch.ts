@@ -49,7 +49,20 @@ export const batchRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => 
     '/api/crm/communications/batch',
     {
       bodyLimit: deps.bodyLimitBytes * BATCH_BODY_LIMIT_FACTOR,
-      schema: { body: BatchBodySchema, headers: HeadersSchema, response: { 200: BatchAnswerSchema, 202: BatchAnswerSchema } },
+      schema: {
+        summary: 'Ask for up to 1,000 messages at once, all or nothing',
+        description:
+          'One transaction: a bad item (400), a reused idempotency key with another body (409), an unknown attachment (422), ' +
+          'attachments over the limit (413) or an unreachable client (422) names the item\'s index and nothing is stored. ' +
+          'Idempotency per item (`idempotencyKey`), or an `Idempotency-Key` header for the batch: item `i` gets `<header>:<i>`. ' +
+          'The body may be ten times BODY_LIMIT_BYTES.',
+        body: BatchBodySchema,
+        headers: HeadersSchema,
+        response: {
+          200: BatchAnswerSchema.describe('Every item was a duplicate of an earlier request'),
+          202: BatchAnswerSchema.describe('At least one item was created and queued'),
+        },
+      },
     },
     async (request, reply) => {
       const { items } = request.body;

@@ -29,7 +29,14 @@ const notCancellable = (id: string, status: CommunicationStatus) =>
 export const cancelRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
   app.withTypeProvider<ZodTypeProvider>().post(
     '/api/crm/communications/:id/cancel',
-    { schema: { params: IdParamsSchema, response: { 200: CommunicationDetailSchema } } },
+    {
+      schema: {
+        summary: 'Cancel a communication that has not started sending',
+        description: 'From `pending`, `scheduled` or `queued` to `cancelled`; cancelling twice answers the cancelled communication again. Any later status is 409 `not_cancellable`.',
+        params: IdParamsSchema,
+        response: { 200: CommunicationDetailSchema.describe('The cancelled communication, with its log') },
+      },
+    },
     async (request) => {
       const { id } = request.params;
       const row = await CommunicationRepository.findById(deps.db, id);

@@ -158,7 +158,18 @@ export const clientRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =>
 
   api.delete(
     '/api/crm/clients/:clientId',
-    { schema: { params: ClientParamsSchema, response: { 200: ClientErasedSchema } } },
+    {
+      schema: {
+        summary: "Erase a client's personal data everywhere (GDPR)",
+        description:
+          'In one transaction: the preferences (contact details included), inbound messages and the attachments only this client\'s ' +
+          'communications carry are erased; communications and their log stay for anonymous counts, stripped of ids, variables and ' +
+          'error texts, and those that have not reached a provider are cancelled. Then the client\'s jobs and cached preferences go. ' +
+          '404 `client_not_found` when nothing is held, which is also the answer to a second erasure.',
+        params: ClientParamsSchema,
+        response: { 200: ClientErasedSchema.describe('Erased: what went, as counts') },
+      },
+    },
     async (request) => {
       const { clientId } = request.params;
       const actor = request.apiKey?.id ?? null;
@@ -182,7 +193,13 @@ export const clientRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =>
 
   api.get(
     '/api/crm/clients/:clientId/export',
-    { schema: { params: ClientParamsSchema } },
+    {
+      schema: {
+        summary: 'Everything held about a client, as one JSON file (GDPR access and portability)',
+        description: 'Decrypted, as a download (`Content-Disposition: attachment`); the export is recorded in the audit log with the API key that asked.',
+        params: ClientParamsSchema,
+      },
+    },
     async (request, reply) => {
       const { clientId } = request.params;
       const actor = request.apiKey?.id ?? null;

@@ -38,7 +38,22 @@ export const communicationsRoutes: FastifyPluginAsync<IngestDeps> = async (app, 
   const attachmentLimit = attachmentLimitOf(deps);
   app.withTypeProvider<ZodTypeProvider>().post(
     '/api/crm/communications',
-    { schema: { body: CommunicationRequestSchema, headers: HeadersSchema, response: { 200: AcceptedSchema, 202: AcceptedSchema } } },
+    {
+      schema: {
+        summary: 'Ask for one message',
+        description:
+          'Stores the communication (and the recipient\'s contact details, encrypted) and queues it; the strategy then picks ' +
+          'channel and time. An idempotency key (the `Idempotency-Key` header or `idempotencyKey`) makes a retry answer the ' +
+          'first communication (200) instead of a new one (202); the same key with another body is 409 `idempotency_conflict`. ' +
+          'A client with no address or number anywhere is 422 `unreachable_client`.',
+        body: CommunicationRequestSchema,
+        headers: HeadersSchema,
+        response: {
+          200: AcceptedSchema.describe('A duplicate: the communication this idempotency key made before'),
+          202: AcceptedSchema.describe('Accepted: stored and queued'),
+        },
+      },
+    },
     async (request, reply) => {
       const body = request.body;
       const idempotencyKey = idempotencyKeyOf(request.headers['idempotency-key'], body);

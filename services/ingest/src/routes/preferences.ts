@@ -83,7 +83,16 @@ export const preferencesRoutes: FastifyPluginAsync<IngestDeps> = async (app, dep
 
   api.post(
     '/api/crm/preferences',
-    { schema: { body: preferencesInputSchema, response: { 200: PreferencesAnswerSchema } } },
+    {
+      schema: {
+        summary: "Create or update a client's preferences",
+        description:
+          'Fields left out keep their stored value; email and phone are stored encrypted. Answers what is stored, in the shape of ' +
+          'the GET, and invalidates the client\'s cached routing preferences.',
+        body: preferencesInputSchema,
+        response: { 200: PreferencesAnswerSchema },
+      },
+    },
     async (request) => {
       const input = request.body;
       const stored = await upsertPreferences(deps.db, deps.keys, input);
@@ -98,7 +107,14 @@ export const preferencesRoutes: FastifyPluginAsync<IngestDeps> = async (app, dep
 
   api.get(
     '/api/crm/preferences/:clientId',
-    { schema: { params: PreferencesParamsSchema, response: { 200: PreferencesAnswerSchema } } },
+    {
+      schema: {
+        summary: "A client's preferences, with the configured defaults",
+        description: 'What the client never stated shows the configured defaults (DEFAULT_CHANNELS, DEFAULT_TIMEZONE, DEFAULT_QUIET_HOURS), named in `defaults`; a client the engine has never seen is 200 with `known: false`.',
+        params: PreferencesParamsSchema,
+        response: { 200: PreferencesAnswerSchema },
+      },
+    },
     async (request) => {
       const { clientId } = request.params;
       return preferencesAnswer(clientId, await getPreferences(deps.db, deps.keys, clientId), settings);

@@ -46,7 +46,16 @@ export const previewRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
   const settings = deps.strategy ?? defaultStrategySettings;
   app.withTypeProvider<ZodTypeProvider>().post(
     '/api/crm/communications/preview',
-    { schema: { body: CommunicationRequestSchema, response: { 200: PreviewSchema } } },
+    {
+      schema: {
+        summary: 'Dry run: which channels, in which order, and when',
+        description:
+          'The body of a request; answers what the strategy would decide (channel order and why, digest or not, the send time of ' +
+          'each channel in the client\'s time zone and quiet hours). Stores, queues and sends nothing; a `recipient` is used as if stored, and is not.',
+        body: CommunicationRequestSchema,
+        response: { 200: PreviewSchema },
+      },
+    },
     async (request) => {
       const body = request.body;
       const stored = resolveRouting(await getRoutingPreferences(deps.db, body.clientId), settings.defaults);

@@ -55,7 +55,14 @@ export const readRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
 
   api.get(
     '/api/crm/communications/:id',
-    { schema: { params: IdParamsSchema, response: { 200: CommunicationDetailSchema } } },
+    {
+      schema: {
+        summary: 'One communication with its delivery log',
+        description: 'Status, channels tried, timestamps, failure reason and every log row (attempts, provider answers, webhooks). No contact details: they are not on the communication.',
+        params: IdParamsSchema,
+        response: { 200: CommunicationDetailSchema },
+      },
+    },
     async (request) => {
       const { id } = request.params;
       const [row, log] = await Promise.all([CommunicationRepository.findById(deps.db, id), CommunicationRepository.listLogs(deps.db, id)]);
@@ -66,7 +73,16 @@ export const readRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
 
   api.get(
     '/api/crm/communications',
-    { schema: { querystring: HistoryQuerySchema, response: { 200: HistoryAnswerSchema } } },
+    {
+      schema: {
+        summary: 'The history of communications, newest first',
+        description:
+          'Filters by plan, client, channel, status, message type (lists: `status=sent,failed` or repeated) and time (`from`, `to`, ' +
+          'with an offset); pages by cursor: pass `nextCursor` back as `cursor` until it is null.',
+        querystring: HistoryQuerySchema,
+        response: { 200: HistoryAnswerSchema },
+      },
+    },
     async (request) => {
       const query = request.query;
       if (query.from !== undefined && query.to !== undefined && Date.parse(query.from) > Date.parse(query.to)) {

@@ -25,7 +25,15 @@ export const templateRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) 
   const samples = new Map(loadEmailTemplateSources().map((source) => [source.messageType, source.sampleVariables]));
   app.withTypeProvider<ZodTypeProvider>().get(
     '/api/crm/templates/:type/preview',
-    { schema: { params: ParamsSchema, querystring: QuerySchema } },
+    {
+      schema: {
+        summary: 'An email template rendered with its sample data',
+        description: 'The current version: subject, HTML, text and the result of the HTML checks as JSON; with `format=html` the HTML page alone (text/html).',
+        params: ParamsSchema,
+        querystring: QuerySchema,
+        response: { 200: { description: 'JSON (`messageType`, `channel`, `version`, `subject`, `text`, `html`, `validation`), or with `format=html` the page', content: { 'text/html': { schema: z.unknown() } } } },
+      },
+    },
     async (request, reply) => {
       const type = request.params.type as (typeof emailTemplateTypes)[number];
       const resolved = await store.get(type).catch(async () => {

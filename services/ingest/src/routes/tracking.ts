@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { isLikelyMachineOpen, verifyTrackingToken } from '@crm/core';
 import { CommunicationRepository, recordClick, recordOpen, recordUnsubscribe } from '@crm/db';
 import { countStatusOf } from '@crm/delivery';
@@ -7,7 +8,7 @@ import { countStatusChange } from '@crm/observability';
 import type { IngestDeps } from '../app';
 import { ProblemError } from '../problem';
 
-/** A 1×1 transparent GIF (43 bytes). */
+/** A 1×1 transparent GIF (42 bytes). */
 export const TRANSPARENT_GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
 
 /** Without `deps.email`: a secret of this process only (links from another process do not verify), and 5 s. */
@@ -85,7 +86,12 @@ export const trackingRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) 
     );
   }
 
-  app.get('/t/o/*', async (request: TokenRequest, reply) => {
+  const pixel = {
+    summary: 'The open pixel of an email',
+    description: 'Records the open (flagged when it is likely a machine\'s) and answers a 1×1 GIF, never cached. A token that does not verify is 404; HEAD records nothing.',
+    response: { 200: { description: 'A 1×1 transparent GIF', content: { 'image/gif': { schema: z.unknown() } } } },
+  };
+  app.get('/t/o/*', { schema: pixel }, async (request: TokenRequest, reply) => {
     const payload = verifyTrackingToken(secret, tokenOf(request), 'o');
     if (!payload) throw noSuchLink();
     if (!recordsNothing(request)) {
@@ -101,7 +107,11 @@ export const trackingRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) 
     return privateAnswer(reply).code(200).type('image/gif').send(TRANSPARENT_GIF);
   });
 
-  app.get('/t/c/*', async (request: TokenRequest, reply) => {
+  const click = {
+    summary: 'A tracked link of an email',
+    description: 'Records the click and redirects (302) to exactly the URL signed into the token, never one from the request. A token that does not verify is 404; HEAD records nothing.',
+  };
+  app.get('/t/c/*', { schema: click }, async (request: TokenRequest, reply) => {
     const payload = verifyTrackingToken(secret, tokenOf(request), 'c');
     if (!payload?.u) throw noSuchLink();
     if (!recordsNothing(request)) {
@@ -136,6 +146,13 @@ export const trackingRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) 
       .send(unsubscribedPage());
   }
 
-  app.get('/u/*', (request: TokenRequest, reply) => unsubscribe(request, reply, 'link'));
-  app.post('/u/*', { bodyLimit: UNSUBSCRIBE_BODY_LIMIT }, (request: TokenRequest, reply) => unsubscribe(request, reply, 'one_click'));
+  const unsubscribed = { 200: { description: 'A small page: you are unsubscribed', content: { 'text/html': { schema: z.unknown() } } } };
+  const link = { summary: 'Unsubscribe from email (the footer link)', description: 'Opts the client out of email at once and answers a small page. A token that does not verify is 404.', response: unsubscribed };
+  const oneClick = {
+    summary: 'Unsubscribe from email (RFC 8058 one-click)',
+    description: 'What mail clients POST from the `List-Unsubscribe` header (form-encoded or multipart; the body is read and set aside: the signed token authorises). Opts the client out of email at once.',
+    response: unsubscribed,
+  };
+  app.get('/u/*', { schema: link }, (request: TokenRequest, reply) => unsubscribe(request, reply, 'link'));
+  app.post('/u/*', { schema: oneClick, bodyLimit: UNSUBSCRIBE_BODY_LIMIT }, (request: TokenRequest, reply) => unsubscribe(request, reply, 'one_click'));
 };

@@ -198,7 +198,14 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
   const answerOf = (result: InboundResult): string | null =>
     result.outcome === 'recorded' && result.reply.kind !== 'reply' ? keywordAnswers[result.reply.kind] : null;
 
-  app.post('/webhooks/twilio/inbound', { bodyLimit: WEBHOOK_BODY_LIMIT }, async (request, reply) => {
+  const twilioInbound = {
+    summary: "Twilio: a client's SMS",
+    description:
+      'The number\'s "a message comes in" webhook (form-encoded), signed with `X-Twilio-Signature`. STOP, START and HELP change and ' +
+      'confirm opt-outs; anything else is an answer matched to the message that asked (`responded`, `client.replied`). Deduplicated by message id.',
+    response: { 200: { description: 'TwiML: the keyword\'s confirmation, or an empty `<Response/>`', content: { 'text/xml': { schema: z.unknown() } } } },
+  };
+  app.post('/webhooks/twilio/inbound', { schema: twilioInbound, bodyLimit: WEBHOOK_BODY_LIMIT }, async (request, reply) => {
     const params = verifiedTwilioParams(request);
     const message = parseTwilioInbound(params, new Date());
     const answers: string[] = [];
@@ -210,14 +217,25 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
     return reply.code(200).type('text/xml; charset=utf-8').send(twiml(answers));
   });
 
-  app.post('/webhooks/twilio/status', { bodyLimit: WEBHOOK_BODY_LIMIT }, async (request, reply) => {
+  const twilioStatus = {
+    summary: 'Twilio: a delivery status callback',
+    description:
+      'Form-encoded, signed with `X-Twilio-Signature` over PUBLIC_BASE_URL + path and query and the sorted POST parameters. Moves the ' +
+      'message forward only; a late failure sends it to its next channel. Always 200 `{ outcomes }` once verified, so Twilio does not retry.',
+  };
+  app.post('/webhooks/twilio/status', { schema: twilioStatus, bodyLimit: WEBHOOK_BODY_LIMIT }, async (request, reply) => {
     const params = verifiedTwilioParams(request);
     const event = parseTwilioStatus(params, new Date());
     const outcomes: StatusOutcome[] = [event ? await apply(request, 'twilio', event) : 'ignored'];
     return reply.code(200).send({ outcomes });
   });
 
-  app.get('/webhooks/whatsapp', async (request, reply) => {
+  const whatsappHandshake = {
+    summary: "WhatsApp: Meta's subscription handshake",
+    description: '`hub.mode=subscribe` and the configured `hub.verify_token` (WHATSAPP_VERIFY_TOKEN) answer `hub.challenge` as text/plain; anything else is 403 `verify_token_mismatch`.',
+    response: { 200: { description: 'The `hub.challenge`, echoed', content: { 'text/plain': { schema: z.unknown() } } } },
+  };
+  app.get('/webhooks/whatsapp', { schema: whatsappHandshake }, async (request, reply) => {
     const { whatsappVerifyToken } = settings();
     const query = HandshakeQuerySchema.safeParse(request.query);
     if (!query.success || !sameSecret(query.data['hub.verify_token'], whatsappVerifyToken)) {
@@ -229,7 +247,13 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
     return reply.code(200).header('x-content-type-options', 'nosniff').type('text/plain; charset=utf-8').send(query.data['hub.challenge']);
   });
 
-  app.post('/webhooks/whatsapp', { bodyLimit: WEBHOOK_BODY_LIMIT }, async (request, reply) => {
+  const whatsappEvents = {
+    summary: 'WhatsApp: delivery statuses and inbound messages (Cloud API)',
+    description:
+      'JSON signed with `X-Hub-Signature-256` over the raw body (the app secret). Every `statuses[]` item is recorded in order, then ' +
+      'every `messages[]` item (a client writing or tapping a button), deduplicated by id. Always 200 `{ outcomes, messages }` once verified.',
+  };
+  app.post('/webhooks/whatsapp', { schema: whatsappEvents, bodyLimit: WEBHOOK_BODY_LIMIT }, async (request, reply) => {
     const { whatsappAppSecret } = settings();
     const raw = Buffer.isBuffer(request.body) ? request.body : null;
     if (raw === null || !verifyMetaSignature(whatsappAppSecret, request.headers['x-hub-signature-256'], raw)) {
