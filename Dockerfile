@@ -78,7 +78,7 @@ COPY --from=build /out/ ./
 USER node
 
 # The service this image runs: a directory of services/ (ingest, strategy-worker, email-worker,
-# messaging-worker, sandbox). Declared last so that the layers above are shared by every service's image. Left
+# messaging-worker, analytics-worker, callback-worker, sandbox). Declared last so that the layers above are shared by every service's image. Left
 # empty, the image can still run one-off commands (e.g. the migrations) given explicitly.
 ARG SERVICE
 ENV SERVICE=${SERVICE}
