@@ -3,7 +3,7 @@ import { ConfigError, loadDatabaseConfig } from '@crm/config';
 import { createDatabase, type Database } from '@crm/db';
 
 /**
- * Runs `work` on a one-connection pool to DATABASE_URL and answers its exit code; a bad
+ * Runs `work` on a one-connection pool to DATABASE_URL (with DATABASE_STATEMENT_TIMEOUT_MS) and answers its exit code; a bad
  * environment prints every problem and answers 78 (EX_CONFIG) without connecting.
  */
 export async function withScriptDatabase(
@@ -11,8 +11,9 @@ export async function withScriptDatabase(
   work: (db: Kysely<Database>, url: string) => Promise<number>,
 ): Promise<number> {
   let url: string;
+  let statementTimeoutMs: number;
   try {
-    url = loadDatabaseConfig().url;
+    ({ url, statementTimeoutMs } = loadDatabaseConfig());
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -20,7 +21,8 @@ export async function withScriptDatabase(
     }
     throw error;
   }
-  const db = createDatabase({ url, poolMax: 1, applicationName });
+  // DATABASE_STATEMENT_TIMEOUT_MS applies here too: a long migration or rotation needs it raised.
+  const db = createDatabase({ url, poolMax: 1, applicationName, statementTimeoutMs });
   try {
     return await work(db, url);
   } finally {

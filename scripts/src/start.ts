@@ -124,7 +124,7 @@ async function main(): Promise<void> {
 }
 
 async function migrate(config: AppConfig): Promise<void> {
-  const db = createDatabase({ url: config.database.url, poolMax: 1, applicationName: 'migrate' });
+  const db = createDatabase({ url: config.database.url, poolMax: 1, applicationName: 'migrate', statementTimeoutMs: config.database.statementTimeoutMs });
   try {
     const { error, results } = await migrateToLatest(db);
     if (error) throw new Error(`migration failed: ${error instanceof Error ? error.message : String(error)}`);
