@@ -10,6 +10,7 @@ import { startMessagingWorker, smsSender, whatsAppSender } from '@crm/messaging-
 import { createSmtpTransport, createTwilioClient, createWhatsAppClient, type EmailTransport } from '@crm/providers';
 import { createRedisConnection, QueueProducer, waitForRedis } from '@crm/queue';
 import { buildApp, type OperatorAccess, type WebhookSettings } from '@crm/ingest';
+import { startCallbackWorker, type CallbackWorker } from '@crm/callback-worker';
 import { startSandbox, type Sandbox, type StartSandboxOptions } from '@crm/sandbox';
 import { startStrategyWorker, type StrategyWorker } from '@crm/strategy-worker';
 import { createTestDatabase, createTestRedis, testEnvironment, testPiiKeys, waitFor, type TestDatabase, type TestRedis } from '@crm/testing';
@@ -40,6 +41,8 @@ export interface TestEngine {
   strategy: StrategyWorker | null;
   email: { close(): Promise<void> } | null;
   messaging: { close(): Promise<void> } | null;
+  /** The callback worker, when the engine runs it (`callbacks: true`). */
+  callbackWorker: CallbackWorker | null;
   /** Stores a communication for a client with the given contact details and enqueues it. */
   send(input: SendInput): Promise<string>;
   /** Waits until the communication is final (or `sent`). */
@@ -102,6 +105,13 @@ export interface TestEngineOptions {
   readonly operator?: OperatorAccess;
   /** More options of the sandbox (e.g. `whatsappWindow`). */
   readonly sandbox?: Partial<StartSandboxOptions>;
+  /**
+   * Also run the callback worker: it POSTs the signed events (`communication.*`,
+   * `client.replied`) to the subscriptions made with `POST /api/crm/callbacks`, looking for new
+   * events every `dispatchIntervalMs` (default 50) and retrying a refused POST after 100 ms,
+   * 200 ms, … (at most 1 s). @defaultValue false
+   */
+  readonly callbacks?: boolean | { readonly dispatchIntervalMs?: number };
   /** Where the logger shared by every service of the engine writes its JSON lines (a test capturing them). @defaultValue none: silent */
   readonly logDestination?: NonNullable<LoggerOptions['destination']>;
   /** That logger's level. @defaultValue 'debug' with a `logDestination`, else 'silent' */
@@ -191,6 +201,7 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
     strategy: null,
     email: null,
     messaging: null,
+    callbackWorker: null,
     async send(input) {
       const clientId = input.clientId ?? `client-${++clients}`;
       await upsertClientContact(t.db, testKeys, {
@@ -252,10 +263,18 @@ export async function startTestEngine(options: TestEngineOptions = {}): Promise<
         })
         : null;
       engine.messaging = messaging;
-      await Promise.all([engine.strategy.ready(), email?.ready(), messaging?.ready()]);
+      engine.callbackWorker = options.callbacks
+        ? startCallbackWorker({
+          db: t.db, keys: testKeys, logger, connection: workerConnection, prefix, producer,
+          dispatchIntervalMs: (typeof options.callbacks === 'object' ? options.callbacks.dispatchIntervalMs : undefined) ?? 50,
+          backoffBaseMs: 100, backoffMaxMs: 1_000, timeoutMs: 5_000, reconcileIntervalMs: null,
+        })
+        : null;
+      await Promise.all([engine.strategy.ready(), email?.ready(), messaging?.ready(), engine.callbackWorker?.ready()]);
     },
     async stopWorkers() {
-      await Promise.all([engine.strategy?.close(), engine.email?.close(), engine.messaging?.close()]);
+      await Promise.all([engine.strategy?.close(), engine.email?.close(), engine.messaging?.close(), engine.callbackWorker?.close()]);
+      engine.callbackWorker = null;
       engine.strategy = null;
       engine.email = null;
       engine.messaging = null;
