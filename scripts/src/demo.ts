@@ -1,5 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { CommunicationRepository, type Database } from '@crm/db';
+import { createCrmClient } from '@crm/client';
+import { CommunicationRepository, poolOf, type Database } from '@crm/db';
+import { startEventReceiver, WorkflowRunner, workflowEventTypes, type WorkflowEvent } from '@crm/example-event-planning';
 import type { Sandbox } from '@crm/sandbox';
 
 export interface DemoOptions {
@@ -16,6 +19,8 @@ export interface DemoOptions {
   readonly publicBaseUrl?: string;
   /** @defaultValue 30000 */
   readonly timeoutMs?: number;
+  /** Where the event-planning workflow keeps its checkpoints. @defaultValue the database of `db` */
+  readonly databaseUrl?: string;
 }
 
 /** Zones around the world, so that one of them is always in office hours and one always at night. */
@@ -30,8 +35,9 @@ export function zoneWithLocalHour(now: Date, from: number, to: number): string {
 /**
  * Sends one welcome message through the public API, as a workflow node would, and shows it
  * arriving in the sandbox mailbox with its status history; then shows a channel fallback (email
- * refused by the sandbox, WhatsApp next), a client answering vendor options by SMS, and a dry
- * run at night. Resolves `true` when each ended as expected.
+ * refused by the sandbox, WhatsApp next), a client answering vendor options by SMS, a dry
+ * run at night, and the event-planning workflow (examples/event-planning) from plan to
+ * blueprint. Resolves `true` when each ended as expected.
  */
 export async function runDemo(options: DemoOptions): Promise<boolean> {
   const { ingestUrl, apiKey, sandbox, db, say, timeoutMs = 30_000 } = options;
@@ -70,7 +76,7 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   await printLog(db, id, row?.status ?? 'missing', say);
   say(`demo: read it at ${sandbox.httpUrl}/smtp/messages`);
   if (row?.status !== 'sent') return false;
-  return (await runFallbackDemo(options, zone)) && (await runReplyDemo(options, zone)) && (await runQuietHoursPreview(options));
+  return (await runFallbackDemo(options, zone)) && (await runReplyDemo(options, zone)) && (await runQuietHoursPreview(options)) && (await runWorkflowDemo(options, zone));
 }
 
 /** Polls the communication until `done` holds for its row (or the time is up); answers the last row read. */
@@ -207,5 +213,114 @@ async function runFallbackDemo(options: DemoOptions, zone: string): Promise<bool
     return delivered.includes(row?.status ?? '') && row?.channel === 'whatsapp';
   } finally {
     await fetch(faults, { method: 'DELETE' });
+  }
+}
+
+/** Seconds from `start` to `at`, for the timeline: `+1.234s`. */
+const since = (start: number, at: number) => `+${((at - start) / 1000).toFixed(3)}s`.padStart(9);
+
+/**
+ * The event-planning workflow of examples/event-planning (a LangGraph.js StateGraph checkpointed
+ * in this PostgreSQL, schema `langgraph`), run through the SDK against this engine: its
+ * receiver subscribes to the engine's events, the plan runs to the vendor options (by email)
+ * and waits; the sandbox plays the client answering "2" by SMS, and the `client.replied` event
+ * resumes the graph, which confirms vendor 2 and emails the PDF blueprint. Prints the timeline:
+ * what each node sent and each event that came back.
+ */
+async function runWorkflowDemo(options: DemoOptions, zone: string): Promise<boolean> {
+  const { ingestUrl, apiKey, sandbox, db, say, timeoutMs = 30_000 } = options;
+  if (new URL(options.publicBaseUrl ?? ingestUrl).origin !== new URL(ingestUrl).origin) {
+    say(`demo: workflow demo skipped: PUBLIC_BASE_URL (${options.publicBaseUrl}) is not this ingest (${ingestUrl}), so the client's reply would not reach it`);
+    return true;
+  }
+  const databaseUrl = options.databaseUrl ?? poolOf(db)?.options.connectionString;
+  if (!databaseUrl) {
+    say('demo: workflow demo skipped: no database URL for its checkpoints');
+    return true;
+  }
+  const start = Date.now();
+  const timeline: { at: number; line: string }[] = [];
+  const note = (line: string, at = Date.now()) => timeline.push({ at, line });
+  const crm = createCrmClient({ baseUrl: ingestUrl, apiKey });
+  const runner = await WorkflowRunner.create({ databaseUrl, crm });
+  const secret = `whsec_${randomBytes(32).toString('base64url')}`;
+  const receiver = await startEventReceiver({
+    secret,
+    runner: {
+      async handleEvent(event: WorkflowEvent) {
+        const received = Date.now();
+        const result = await runner.handleEvent(event);
+        const what = event.type === 'client.replied'
+          ? `reply on ${event.data.channel}: ${JSON.stringify(event.data.text)} (selection ${String(event.data.selection)})`
+          : `${event.data.messageType.padEnd(22)} ${(event.data.channel ?? '-').padEnd(8)} ${event.data.status}`;
+        note(`event ${event.type.padEnd(23)} ${what}  → ${result.outcome}`, received);
+        return result;
+      },
+    },
+  });
+  const subscription = await crm.callbacks.create({ url: receiver.url, events: [...workflowEventTypes], secret });
+  try {
+    const stamp = Date.now();
+    const planId = `demo-plan-${stamp}`;
+    const clientId = `demo-client-46-${stamp}`;
+    const phone = '+14155550146';
+    say(`demo: event-planning workflow (examples/event-planning: a LangGraph StateGraph, checkpoints in PostgreSQL schema ${runner.schema})`);
+    say(`demo: its receiver ${receiver.url} subscribed to ${workflowEventTypes.join(', ')} (POST /api/crm/callbacks)`);
+    // Messages by email; the client answers the vendor options by SMS (an answer belongs to the newest
+    // message that asked something, whatever its channel).
+    await crm.preferences.set({ clientId, channels: ['email', 'sms'], timezone: zone });
+    const waiting = await runner.startPlan({
+      planId, clientId, clientName: 'Katherine', eventName: 'Summer gala', eventDate: '2026-09-12', guestCount: 120, budgetTotal: 18_500, currency: 'USD',
+      recipient: { email: 'katherine.johnson@example.com', phone },
+    });
+    for (const c of waiting.values.communications) note(`node  ${c.node.padEnd(23)} sent ${c.type} (${c.id})`, Date.parse(c.updatedAt));
+    note(`plan ${planId} waits in ${waiting.next.join(', ')}: ${waiting.values.vendorOptions.map((v, i) => `${i + 1}) ${v.name}`).join(', ')}`);
+    if (!waiting.waitingForClient) {
+      say(`demo: the plan did not reach client_selection (stage ${waiting.values.stage})`);
+      return false;
+    }
+    const vendorOptions = waiting.values.communications.find((c) => c.type === 'vendor_options')!;
+    await waitUntil(timeoutMs, () => sandbox.mailbox.list({ communicationId: vendorOptions.id }).length > 0);
+    note(`the client answers "2" by SMS (POST ${sandbox.httpUrl}/sms/inbound)`);
+    await sandbox.inbound.sms({ from: phone, body: '2' });
+    const done = await waitUntil(timeoutMs, async () => {
+      const plan = await runner.getPlan(planId);
+      return plan?.done && ['completed', 'failed'].includes(plan.values.stage) ? plan : undefined;
+    });
+    if (done?.values.stage !== 'completed') {
+      say(`demo: the plan did not complete (stage ${done?.values.stage ?? 'awaiting_selection'})`);
+      return false;
+    }
+    for (const c of done.values.communications.slice(waiting.values.communications.length)) note(`node  ${c.node.padEnd(23)} sent ${c.type} (${c.id})`, Date.parse(c.updatedAt));
+    const blueprint = done.values.communications.find((c) => c.type === 'blueprint_delivery')!;
+    const mail = await sandbox.mailbox.waitFor((m) => m.headers['x-crm-communication-id'] === blueprint.id, timeoutMs).catch(() => null);
+    const pdf = mail?.attachments.find((a) => a.contentType === 'application/pdf');
+    if (pdf) note(`the sandbox mailbox got "${mail!.subject}" with ${pdf.filename ?? 'a PDF'} (${pdf.size} bytes)`);
+    // The last status events trail the workflow by a moment.
+    await waitUntil(10_000, async () => {
+      const plan = await runner.getPlan(planId);
+      return plan?.values.communications.every((c) => !['pending', 'queued', 'sending'].includes(c.status));
+    });
+    const settled = (await runner.getPlan(planId)) ?? done;
+    say(`demo: plan ${planId} completed with vendor ${done.values.choice?.selection ?? '?'} (${done.values.selectedVendor?.name ?? '?'}); its timeline:`);
+    for (const { at, line } of timeline.sort((a, b) => a.at - b.at)) say(`        ${since(start, at)}  ${line}`);
+    say('demo: the workflow state\'s communications:');
+    for (const c of settled.values.communications) say(`        ${c.type.padEnd(22)} ${(c.channel ?? '-').padEnd(8)} ${c.status.padEnd(10)} from ${c.node}`);
+    return Boolean(pdf) && done.values.choice?.selection === 2;
+  } finally {
+    await crm.callbacks.delete(subscription.id).catch(() => undefined);
+    await receiver.close();
+    await runner.close();
+  }
+}
+
+/** Polls `probe` every 50 ms until it answers something truthy (answered) or `timeoutMs` passes (`undefined`). */
+async function waitUntil<T>(timeoutMs: number, probe: () => T | Promise<T>): Promise<Exclude<T, false | null | undefined> | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value as Exclude<T, false | null | undefined>;
+    if (Date.now() > deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
