@@ -119,6 +119,8 @@ describe('npm start', () => {
     expect(result.stdout).toMatch(/demo: the sandbox's Twilio got 1 segment: "Hi Katherine/);
     expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is responded/);
     expect(result.stdout).toMatch(/webhook +sent → delivered {2}sms/);
+    // The event-planning workflow, resumed by the client's "2" through a signed callback.
+    expect(result.stdout).toMatch(/demo: plan demo-plan-\d+ completed with vendor 2 /);
     expect(result.code).toBe(0);
     // Every service's debug log and the demo's own lines: no secret of the environment, no address or number.
     expect(result.stdout).toContain('"level":"debug"');
