@@ -112,7 +112,7 @@ describe('npm start', () => {
       ...testEnvironment({ DATABASE_URL: t.url, QUEUE_PREFIX: r.prefix, LOG_LEVEL: 'debug', PORT: String(port), PUBLIC_BASE_URL: `http://127.0.0.1:${port}`, SANDBOX_CALLBACKS: 'true', SANDBOX_CALLBACK_DELAY_MS: '20', ...ownSecrets }),
       PATH: path,
     };
-    const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env);
+    const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env, { timeoutMs: 110_000 });
     expect(result.stdout).toContain('crm-engine is running');
     expect(result.stdout).toMatch(/demo: the sandbox SMTP server received "Welcome, Ada: let's plan Summer gala"/);
     expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is sent/);
@@ -125,7 +125,8 @@ describe('npm start', () => {
     // Every service's debug log and the demo's own lines: no secret of the environment, no address or number.
     expect(result.stdout).toContain('"level":"debug"');
     expectNoSecretsOrContacts(result.stdout + result.stderr, env);
-  });
+  // Every demo step, the event-planning journey included, with debug logs of every service.
+  }, 120_000);
 
   it('starts an embedded PostgreSQL when none answers', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'crm-start-'));
@@ -143,7 +144,7 @@ describe('npm start', () => {
 
   it('starts redis-server when no Redis answers', async () => {
     const env = { ...testEnvironment({ DATABASE_URL: t.url, REDIS_URL: 'redis://127.0.0.1:1' }), PATH: path };
-    const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env);
+    const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env, { timeoutMs: 110_000 });
     expect(result.stdout).toMatch(/starting \S*redis-server on port \d+/);
     expect(result.stdout).toMatch(/demo: communication [0-9a-f-]{36} is sent/);
     expect(result.code).toBe(0);
@@ -151,7 +152,7 @@ describe('npm start', () => {
 
   it('says how to get Redis when none answers and none is installed', async () => {
     const env = { ...testEnvironment({ DATABASE_URL: t.url, REDIS_URL: 'redis://127.0.0.1:1' }), PATH: '/nonexistent' };
-    const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env);
+    const result = await run(['scripts/dist/start.js', '--exit-after-demo'], env, { timeoutMs: 110_000 });
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('there is no redis-server on PATH');
     expect(result.stdout).toContain('apt-get install -y redis-server');
