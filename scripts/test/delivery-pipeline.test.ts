@@ -64,25 +64,23 @@ describe('failures by category (email through the sandbox)', () => {
     ]);
   });
 
-  it('auth_failure: opens the breaker, later messages fall back without calling the provider, and it recovers after the reset timeout', async () => {
+  it('auth_failure: opens the breaker; while open no call is made, and a message on its last channel waits for the probe instead of failing', async () => {
     await engine.fault('email', { errorCode: 535 });
     const first = await engine.send({ email: 'ken@example.com' });
     expect(await engine.finished(first)).toMatchObject({ status: 'failed', last_error_code: '535', last_error_category: 'auth_failure', attempt_count: 1 });
     expect(engine.breakers.state('smtp')).toBe('open');
 
-    // While open: no SMTP call at all, straight to the fallback.
+    // While open: no SMTP call at all. Email is this client's only channel, so there is nothing to
+    // fall back to: the message waits at least the breaker's reset time (1.5 s here), spending an
+    // attempt, and goes once the breaker lets a probe through.
     await fetch(`${engine.sandbox.httpUrl}/admin/faults/email`, { method: 'DELETE' });
     const received = (await engine.sandbox.mailbox.list({})).length;
     const second = await engine.send({ email: 'dennis@example.com' });
-    expect(await engine.finished(second)).toMatchObject({ status: 'failed', failure_reason: 'all_channels_failed', last_error_code: 'breaker_open' });
+    const waited = await waitFor(async () => (await CommunicationRepository.listLogs(engine.t.db, second)).find((l) => l.event === 'attempt_failed'), { message: 'the breaker_open failure' });
+    expect(waited).toMatchObject({ error_code: 'breaker_open', attempt: 1, detail: { action: 'retry' } });
+    expect((waited.detail as { delayMs: number }).delayMs).toBeGreaterThanOrEqual(1_500);
     expect((await engine.sandbox.mailbox.list({})).length).toBe(received);
-    const trail = await attemptTrail(engine, second);
-    expect(trail.find(([event]) => event === 'attempt_failed')?.[3]).toBe('fallback');
-
-    // After the reset timeout a probe goes through, succeeds and closes the breaker.
-    await waitFor(async () => engine.breakers.state('smtp') === 'half_open', { timeoutMs: 5_000, message: 'half-open breaker' });
-    const third = await engine.send({ email: 'barbara@example.com' });
-    expect(await engine.finished(third)).toMatchObject({ status: 'sent' });
+    expect(await engine.finished(second, 10_000)).toMatchObject({ status: 'sent', attempt_count: 2, channels_tried: ['email'] });
     expect(engine.breakers.state('smtp')).toBe('closed');
   });
 });

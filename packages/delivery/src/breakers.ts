@@ -81,6 +81,11 @@ export class ProviderBreakers {
   }
 
   /** Opens `provider`'s breaker now (an auth failure: no point in trying until someone fixes the credentials). */
+  /** How long an open breaker waits before it lets a probe call through, in ms. */
+  get resetTimeoutMs(): number {
+    return this.#settings.resetTimeoutMs;
+  }
+
   trip(provider: string): void {
     const breaker = this.#breaker(provider);
     if (!breaker.opened) breaker.open();

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
-import { decideAfterFailure, type BackoffPolicy, type ErrorCategory, type JsonObject, type MessageChannel } from '@crm/core';
+import { decideAfterFailure, nextChannel, type BackoffPolicy, type ErrorCategory, type FailureAction, type JsonObject, type MessageChannel } from '@crm/core';
 import { moveCommunication, type ClientContact, type CommunicationRow, type Database, type PiiKeys } from '@crm/db';
 import { countProviderError, countStatusChange, observeDeliveryTime, type Logger } from '@crm/observability';
 import { ProviderError } from '@crm/providers';
@@ -242,6 +242,18 @@ async function clientIdOf(db: Kysely<Database>, id: string): Promise<string | nu
   return row?.client_id ?? null;
 }
 
+/**
+ * What a `breaker_open` failure does: fall back when the plan has another channel; on its last
+ * channel, retry like a transient failure (`decision`, which spends an attempt and falls back,
+ * to failure, once they are spent) but never before the breaker lets a probe through.
+ */
+export function breakerOpenAction(row: Pick<CommunicationRow, 'channel_plan' | 'channels_tried'>, decision: FailureAction, resetTimeoutMs: number): FailureAction {
+  if (nextChannel(row.channel_plan, row.channels_tried) !== null || decision.action !== 'retry') {
+    return { action: 'fallback', openBreaker: false, reason: 'breaker_open' };
+  }
+  return { ...decision, delayMs: Math.max(decision.delayMs, resetTimeoutMs) };
+}
+
 /** Records a failed attempt and schedules what its category asks for: a retry, or the fallback. */
 async function handleFailure(
   deps: DeliveryDeps,
@@ -257,8 +269,11 @@ async function handleFailure(
     deps.retry,
     deps.random,
   );
-  // Failures before any call (breaker open) go straight to the next channel.
-  const effective = failure.code === 'breaker_open' ? { action: 'fallback' as const, openBreaker: false, reason: 'breaker_open' } : decision;
+  // Failures before any call (breaker open) go straight to the next channel. On the last channel
+  // of the plan there is none to go to: the message waits for the breaker's next probe (at least
+  // its reset time), spending an attempt, so a short outage of the only usable provider delays
+  // messages instead of failing them (the chaos run found 402 of 3,333 failed by a 30 s outage).
+  const effective = failure.code === 'breaker_open' ? breakerOpenAction(row, decision, breakers.resetTimeoutMs) : decision;
   const error = { message: failure.message, code: failure.code, category: failure.category };
   const logFields = { code: failure.code, category: failure.category, latencyMs: Math.round(latencyMs) };
 
