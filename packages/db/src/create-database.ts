@@ -41,6 +41,11 @@ export function createDatabase(options: CreateDatabaseOptions): Kysely<Database>
   // An idle client that loses its connection emits 'error' on the pool; without a listener the
   // process would crash. The next query gets a fresh connection.
   pool.on('error', () => undefined);
+  // A client checked out of the pool (a transaction between two statements, a held advisory
+  // lock) that loses its connection (e.g. PostgreSQL restarting: 57P01) emits 'error' on itself,
+  // where the pool's listener is not: without this one the process crashes. Its next query fails
+  // instead (the caller's error path), and the pool discards it on release (no longer queryable).
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   pools.set(db, pool);
   return db;
