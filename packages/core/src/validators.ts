@@ -53,11 +53,18 @@ export const ExternalIdSchema = z
     message: 'must be 1-128 characters of letters, digits, and _ . : - (not an email address)',
   });
 
+/** A UTF-16 surrogate without its other half (not a character: JSON.stringify writes it as a `\\ud800` escape that jsonb refuses). */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
- * A string PostgreSQL can store: text and jsonb refuse the NUL character (U+0000), which would
- * otherwise fail the insert (a 500) instead of the validation (a 400 naming the field).
+ * A string PostgreSQL can store: text and jsonb refuse the NUL character (U+0000), and jsonb a
+ * lone UTF-16 surrogate, which would otherwise fail the insert (a 500) instead of the validation
+ * (a 400 naming the field).
  */
-export const StorableStringSchema = z.string().refine((value) => !value.includes('\u0000'), { message: 'must not contain the NUL character (U+0000)' });
+export const StorableStringSchema = z
+  .string()
+  .refine((value) => !value.includes('\u0000'), { message: 'must not contain the NUL character (U+0000)' })
+  .refine((value) => !LONE_SURROGATE.test(value), { message: 'must not contain a lone UTF-16 surrogate (not a character)' });
 
 /** Any JSON value (whose strings and keys PostgreSQL can store). */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

@@ -10,7 +10,7 @@ import type { Logger } from '@crm/observability';
 import type { QueueProducer } from '@crm/queue';
 import type { WhatsAppClient } from '@crm/providers';
 import { ApiKeyAuthenticator, registerApiKeyAuth } from './auth';
-import { registerErrorHandling } from './error-handler';
+import { answerFrameworkError, registerErrorHandling } from './error-handler';
 import { operatorRoutes, type OperatorAccess } from './operator';
 import { batchRoutes } from './routes/batch';
 import { previewRoutes } from './routes/preview';
@@ -126,6 +126,8 @@ export async function buildApp(deps: IngestDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 256 },
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
+    // A malformed percent-encoding or an over-long parameter: problem+json like every other error.
+    frameworkErrors: answerFrameworkError,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

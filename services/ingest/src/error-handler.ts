@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { InvalidCursorError } from '@crm/db';
 import { problemBody, ProblemError, type FieldProblem, type ProblemCode } from './problem';
@@ -17,6 +17,25 @@ const fastifyCodes: Record<string, { code: ProblemCode; field?: FieldProblem }> 
 function send(reply: FastifyReply, code: ProblemCode, detail: string, errors: readonly FieldProblem[] = []) {
   const body = problemBody(code, detail, errors);
   return reply.code(body.status).type('application/problem+json').send(body);
+}
+
+/**
+ * Fastify's `frameworkErrors`: what it answers before any route or error handler runs (a URL
+ * whose percent-encoding is malformed, a path parameter over `maxParamLength`), as problem+json
+ * like every other error, instead of Fastify's own JSON shape (which also echoed the path).
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_BAD_URL') {
+    void send(reply, 'validation_failed', 'url: has a malformed percent-encoding', [{ field: 'url', in: 'params', message: 'has a malformed percent-encoding' }]);
+    return;
+  }
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    const body = problemBody('validation_failed', 'url: a path parameter is too long', [{ field: 'url', in: 'params', message: 'has a path parameter that is too long' }]);
+    void reply.code(414).type('application/problem+json').send({ ...body, status: 414 });
+    return;
+  }
+  request.log.error({ err: { name: error.name, message: error.message, code: error.code } }, 'framework error');
+  void send(reply, 'internal', 'the request failed; it has been logged');
 }
 
 /**

@@ -293,6 +293,14 @@ function sendPage(reply: FastifyReply, status: number, html: string): FastifyRep
     .send(html);
 }
 
+/** Whether a parsed body or query holds a NUL character (U+0000) in any string or key. */
+export function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') return Object.entries(value).some(([key, item]) => key.includes('\u0000') || containsNul(item));
+  return false;
+}
+
 /**
  * The operator pages: `GET /login` (the form), `POST /login` (form-encoded `username`,
  * `password`, optional `next`: sets a signed, HttpOnly, SameSite=Strict session cookie valid
@@ -350,12 +358,31 @@ export const operatorRoutes: FastifyPluginAsync<{ producer: QueueProducer; opera
 
   await app.register(async (gated) => {
     gated.addHook('onRequest', requireOperator(operator));
+    // Bull Board's validation splits its messages on NUL and JSON-parses what follows: a NUL in
+    // a value it quotes back (`"\u0000"` as a body) made it throw, a 500 (found by `npm run fuzz`).
+    gated.addHook('preHandler', async (request, reply) => {
+      if (!containsNul(request.body) && !containsNul(request.query)) return;
+      const body = problemBody('validation_failed', 'body or query: must not contain the NUL character (U+0000)', [
+        { field: 'body', in: 'body', message: 'must not contain the NUL character (U+0000)' },
+      ]);
+      return reply.code(body.status).type('application/problem+json').send(body);
+    });
     const serverAdapter = new FastifyAdapter();
     serverAdapter.setBasePath(BULL_BOARD_PATH);
     createBullBoard({
       queues: producer.allQueues().map((queue) => new BullMQAdapter(queue)),
       serverAdapter,
       options: { uiConfig: { boardTitle: 'crm-engine queues' } },
+    });
+    // Bull Board's own error handler answers the error's message, and its stack trace (internal
+    // paths) when NODE_ENV=development: ours answers problem details without either.
+    serverAdapter.setErrorHandler((error) => {
+      const status = (error as { statusCode?: unknown }).statusCode;
+      const client = typeof status === 'number' && status >= 400 && status < 500;
+      const body = client ? problemBody('validation_failed', 'the request could not be processed') : problemBody('internal', 'the request failed');
+      const code = client ? status : 500;
+      // Bull Board types the status as the few it answers itself; a 4xx of Fastify's (413, 415) keeps its own.
+      return { status: code as 400 | 500, body: { ...body, status: code } };
     });
     await gated.register(serverAdapter.registerPlugin(), { prefix: BULL_BOARD_PATH });
   });

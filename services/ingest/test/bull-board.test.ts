@@ -95,3 +95,21 @@ describe('basicCredentialsMatch', () => {
     expect(basicCredentialsMatch('Basic !!!', 'op', 'pass')).toBe(false);
   });
 });
+
+describe('Bull Board API with bodies it cannot quote back (found by npm run fuzz)', () => {
+  it('answers a NUL in a body or query 400 problem+json (Bull Board threw: a 500), and its own errors without message or stack', async () => {
+    const headers = { ...basic(operator.username, operator.password), 'content-type': 'application/json' };
+    for (const payload of ['"\\u0000"', '{"every":"\\u0000"}']) {
+      const response = await app.inject({ method: 'PATCH', url: '/admin/queues/api/queues/crm.requests/job-schedulers/x', headers, payload });
+      expect(response.statusCode).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.json()).toMatchObject({ code: 'validation_failed' });
+    }
+    // An error Bull Board's own handler answered (Fastify's JSON parser) with its message, and its stack under NODE_ENV=development: ours shows neither.
+    const broken = await app.inject({ method: 'PATCH', url: '/admin/queues/api/queues/crm.requests/job-schedulers/x', headers, payload: '"' });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json()).toEqual(expect.objectContaining({ code: 'validation_failed', status: 400 }));
+    expect(broken.json()).not.toHaveProperty('details');
+    expect(broken.body).not.toMatch(/node_modules|\n\s+at |not valid JSON/);
+  });
+});

@@ -108,3 +108,15 @@ describe('callback subscriptions API with NODE_ENV=production', () => {
     }
   });
 });
+
+describe('strings PostgreSQL cannot store (found by npm run fuzz)', () => {
+  it('answers a NUL in the URL 400 naming the field, and stores nothing (was a 500)', async () => {
+    const count = async () => Number((await sql<{ n: string }>`SELECT count(*) AS n FROM crm_callback_subscriptions`.execute(ingest.t.db)).rows[0]?.n);
+    const before = await count();
+    const response = await post({ url: 'http://127.0.0.1:9/hook\u0000', events: ['communication.sent'] });
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json()).toMatchObject({ code: 'validation_failed', errors: [expect.objectContaining({ field: 'url' })] });
+    expect(await count()).toBe(before);
+  });
+});

@@ -173,3 +173,23 @@ describe('health', () => {
     expect(ready.json()).toEqual({ status: 'ready', postgres: true, redis: true, migrations: true, pendingMigrations: [] });
   });
 });
+
+describe('strings PostgreSQL cannot store (found by npm run fuzz)', () => {
+  it('answers a lone UTF-16 surrogate in variables or metadata 400 naming the field, and stores nothing (was a 500: jsonb refuses it)', async () => {
+    const before = [await countRows(), await countPreferences()];
+    for (const [body, field] of [
+      [{ ...valid, clientId: 'surrogate-1', variables: { clientName: '\uD800' } }, 'variables.clientName'],
+      [{ ...valid, clientId: 'surrogate-2', metadata: { note: 'x\uDC00' } }, 'metadata.note'],
+      [{ ...valid, clientId: 'surrogate-3', variables: { '\uDBFF': 1 } }, 'variables'],
+    ] as const) {
+      const response = await post(body);
+      expect(response.statusCode).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.json<{ code: string; errors: { field: string }[] }>()).toMatchObject({ code: 'validation_failed' });
+      expect(response.json<{ errors: { field: string }[] }>().errors.map((e) => e.field).join(' ')).toContain(field);
+    }
+    expect([await countRows(), await countPreferences()]).toEqual(before);
+    // A surrogate pair (an emoji) is a character, and stored.
+    expect((await post({ ...valid, clientId: 'surrogate-4', variables: { clientName: 'Ada 😀' } })).statusCode).toBe(202);
+  });
+});

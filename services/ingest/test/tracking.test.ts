@@ -260,3 +260,24 @@ describe('/u/:token', () => {
     expect(await optOuts(clientId)).toEqual([]);
   });
 });
+
+describe('a URL Fastify cannot decode', () => {
+  // Found by `npm run fuzz`: a malformed percent-encoding (`/t/o/%`) was answered by Fastify
+  // itself, as `application/json` with its own shape and the path echoed, not problem details.
+  it('answers 400 problem+json with a code, on a token route and on an API route', async () => {
+    for (const url of ['/t/o/%', '/t/c/%zz', '/u/%E0%A4%A', '/api/crm/communications/%']) {
+      const response = await app.inject({ method: 'GET', url, headers: auth });
+      expect(response.statusCode).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.json()).toMatchObject({ code: 'validation_failed', status: 400, errors: [{ field: 'url', in: 'params' }] });
+      expect(response.body).not.toContain(url);
+    }
+  });
+
+  it('answers a path parameter over the length limit 414 problem+json', async () => {
+    const response = await app.inject({ method: 'GET', url: `/api/crm/preferences/${'x'.repeat(300)}`, headers: auth });
+    expect(response.statusCode).toBe(414);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json()).toMatchObject({ code: 'validation_failed', status: 414 });
+  });
+});

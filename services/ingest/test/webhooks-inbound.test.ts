@@ -166,3 +166,24 @@ describe('a late provider failure', () => {
     expect((await jobs('crm.fallback')).filter((j) => j.communicationId === message.id)).toEqual([{ communicationId: message.id, failedChannel: 'sms', category: 'permanent' }]);
   });
 });
+
+describe('POST /webhooks/whatsapp with strings PostgreSQL cannot store (found by npm run fuzz)', () => {
+  it('records a message whose text, id or button holds a NUL or a lone surrogate (as U+FFFD), answers 200, and dedupes its replay (was a 500)', async () => {
+    const { phone } = await client();
+    const messages = [
+      { ...waText(phone, 'a\u0000b'), id: `wamid.nul\u0000-${++wamids}` },
+      waText(phone, 'lone \uD800 surrogate'),
+      { from: phone.slice(1), id: `wamid.in-${++wamids}`, timestamp: '1764000000', type: 'interactive', interactive: { type: 'button_reply', button_reply: { id: 'option:\u0000', title: '\u0000' } } },
+    ];
+    const before = await inboundCount();
+    const body = metaMessages(messages, [{ id: 'wamid.status\u0000', status: 'delivered', timestamp: '1764000000', recipient_id: phone.slice(1) }]);
+    const response = await whatsapp(body);
+    expect(response.statusCode).toBe(200);
+    expect(response.json<{ messages: string[] }>().messages).toHaveLength(3);
+    expect(await inboundCount()).toBe(before + 3);
+    const replay = await whatsapp(body);
+    expect(replay.statusCode).toBe(200);
+    expect(replay.json()).toMatchObject({ messages: ['duplicate', 'duplicate', 'duplicate'] });
+    expect(await inboundCount()).toBe(before + 3);
+  });
+});

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { StorableStringSchema } from '@crm/core';
 import {
   CALLBACK_URL_MAX_LENGTH,
   callbackEventTypes,
@@ -24,7 +25,7 @@ export const CallbackEventTypeSchema = z.enum(callbackEventTypes, { message: `mu
 /** The body of `POST /api/crm/callbacks`; the URL is checked against `policy` (https in production). */
 export const newCallbackSubscriptionSchema = (policy: CallbackUrlPolicy) =>
   z.strictObject({
-    url: z.string().max(CALLBACK_URL_MAX_LENGTH, { message: `must be at most ${CALLBACK_URL_MAX_LENGTH} characters long` }).superRefine((url, ctx) => {
+    url: StorableStringSchema.max(CALLBACK_URL_MAX_LENGTH, { message: `must be at most ${CALLBACK_URL_MAX_LENGTH} characters long` }).superRefine((url, ctx) => {
       const problem = callbackUrlProblem(url, policy);
       if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
     }),

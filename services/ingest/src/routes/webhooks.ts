@@ -15,6 +15,7 @@ import {
   type ProviderStatusEvent,
   type TwilioParams,
 } from '@crm/providers';
+import { LONE_SURROGATE } from '@crm/core';
 import { countStatusOf } from '@crm/delivery';
 import { optionNumberOfReplyId } from '@crm/templates';
 import type { JobData } from '@crm/queue';
@@ -104,6 +105,22 @@ function sameSecret(a: string, b: string): boolean {
  * holds no delivery status, so that the provider does not retry it. Without `deps.webhooks` every
  * route answers 503 `webhooks_not_configured`.
  */
+/**
+ * A parsed webhook body whose strings PostgreSQL can store: a NUL (U+0000) or a lone UTF-16
+ * surrogate in a message's text, id or button (which text and jsonb refuse: that was a 500, and
+ * Meta retries a failed callback for days) becomes U+FFFD. The signature was checked on the raw
+ * bytes before this; a verified callback is still answered 200.
+ */
+export function storable(value: unknown): unknown {
+  if (typeof value === 'string') return value.replace(UNSTORABLE, '\uFFFD');
+  if (Array.isArray(value)) return value.map(storable);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key.replace(UNSTORABLE, '\uFFFD'), storable(item)]));
+  }
+  return value;
+}
+const UNSTORABLE = new RegExp(`\\u0000|${LONE_SURROGATE.source}`, 'g');
+
 export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) => {
   const settings = (): WebhookSettings => {
     if (!deps.webhooks) throw notConfigured();
@@ -262,7 +279,7 @@ export const webhookRoutes: FastifyPluginAsync<IngestDeps> = async (app, deps) =
     }
     let body: unknown;
     try {
-      body = JSON.parse(raw.toString('utf8'));
+      body = storable(JSON.parse(raw.toString('utf8')));
     } catch {
       throw new ProblemError('invalid_json', 'body: is not valid JSON', [{ field: 'body', in: 'body', message: 'is not valid JSON' }]);
     }
