@@ -20,7 +20,7 @@ export function chaosMarkdown(report: ChaosReport): string {
     `| **lost** (no row, or never enqueued and never finished) | **${fmt(c.lost)}** |`,
     `| **stuck** (not final at the end) | **${fmt(c.stuck)}** |`,
     `| **sends the sandbox saw twice** | **${fmt(d.total)}** (${fmt(d.communications)} communications; email ${d.byChannel.email}, SMS ${d.byChannel.sms}, WhatsApp ${d.byChannel.whatsapp}) |`,
-    `| duplicates of communications no kill interrupted | ${fmt(d.unexplained)} |`,
+    `| duplicates of communications no kill or PostgreSQL restart interrupted | ${fmt(d.unexplained)} |`,
     `| duplicates ≤ kills during a provider call | ${d.atMostOnePerKillDuringProviderCall ? 'yes' : 'no'} (${fmt(d.total)} vs ${k.duringProviderCall}: one kill interrupts every send its worker has in flight) |`,
     `| marked sent but never seen by the sandbox | ${fmt(c.sentUnseen)} |`,
     `| worker kills (SIGKILL, restarted at once) | ${k.total} (${Object.entries(k.byService).map(([s, n]) => `${s} ${n}`).join(', ') || 'none'}) |`,

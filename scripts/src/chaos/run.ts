@@ -336,8 +336,16 @@ export async function runChaos(options: ChaosOptions, context: ChaosContext): Pr
     }
     if (ownPg) {
       await waitUntil(async () => accepted.size >= Math.floor(options.n * 0.8) || postingDone, { what: 'posting to reach the PostgreSQL restart', timeoutMs: 600_000, intervalMs: 50 });
+      // A send in flight when PostgreSQL goes away can be accepted by the provider and not
+      // recorded; its retry sends it again: the same window as a kill, for every channel at once.
+      // Those `sending` just before the stop, and those still `sending` once it is back (claimed in between).
+      const sendingNow = async () => (await sql<{ id: string }>`SELECT id FROM crm_communications WHERE status = 'sending'`
+        .execute(db)
+        .catch(() => ({ rows: [] as { id: string }[] }))).rows.map((row) => row.id);
+      const before = await sendingNow();
       await ownPg.restart(1_000);
       pgRestarts++;
+      for (const id of new Set([...before, ...(await sendingNow())])) sendingAtKills.set(id, (sendingAtKills.get(id) ?? 0) + 1);
       note(`chaos: PostgreSQL restarted at ${accepted.size} accepted`);
     }
   })();
@@ -474,7 +482,7 @@ export async function runChaos(options: ChaosOptions, context: ChaosContext): Pr
   // A kill can double every send it interrupts after the provider accepted it (docs/delivery.md),
   // and a worker runs many at once: a duplicate is explained when its communication was `sending`
   // on the killed worker's channels at a kill. Any other duplicate is a defect.
-  if (unexplained > 0) misses.push(`${unexplained} duplicate sends of communications that no kill interrupted`);
+  if (unexplained > 0) misses.push(`${unexplained} duplicate sends of communications that no kill or PostgreSQL restart interrupted`);
   const perKill = duplicates <= duringProviderCall;
 
   const version = async (query: string) => String(((await sql.raw<Record<string, string>>(query).execute(db)).rows[0] ?? {})['v'] ?? '?');
